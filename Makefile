@@ -1,0 +1,27 @@
+# faceyolo set-up and checks. `make demo` and `make test` work on a fresh clone with only Python.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH ?= torch==2.13.0
+
+.PHONY: install test lint demo clean
+
+$(BIN)/faceyolo: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(BIN)/faceyolo
+
+install: $(BIN)/faceyolo
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+demo: install
+	$(BIN)/faceyolo detect --demo
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

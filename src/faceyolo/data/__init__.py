@@ -1,0 +1,1 @@
+"""Data: WIDER FACE conversion, YOLO-face datasets, augmentations, loaders."""

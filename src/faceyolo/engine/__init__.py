@@ -1,0 +1,1 @@
+"""Training engine: loss, trainer, validator (mAP)."""

@@ -1,0 +1,1 @@
+"""The official WIDER FACE Easy/Medium/Hard evaluation protocol."""

@@ -1,0 +1,1 @@
+"""Export to ONNX and TorchScript, and the PyTorch-free ONNX Runtime backend."""

@@ -1,0 +1,1 @@
+"""Inference: preprocess, NMS, mapping back, the FaceDetector API, alignment."""
