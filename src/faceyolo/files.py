@@ -9,6 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Return `path` after `write(tmp)` filled a temp file beside it that was then renamed onto it.
@@ -20,6 +23,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    tmp.chmod(0o666 & ~_UMASK)  # mkstemp makes 0600; a result file gets the usual permissions
     try:
         write(tmp)
         os.replace(tmp, path)
