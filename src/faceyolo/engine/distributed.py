@@ -1,0 +1,134 @@
+"""Process-group set-up for `torchrun` training: ranks, devices, DDP wrapping (SPEC §4.8)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from faceyolo.errors import FaceyoloError
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in the run: rank 0 of 1 when not launched by torchrun."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        """Return True on the process that logs, validates and saves."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """Return True when several processes train together."""
+        return self.world_size > 1
+
+
+def dist_info_from_env() -> DistInfo:
+    """Return the rank, local rank and world size torchrun put in the environment (defaults: one process)."""
+    return DistInfo(
+        rank=int(os.environ.get("RANK", 0)),
+        local_rank=int(os.environ.get("LOCAL_RANK", 0)),
+        world_size=int(os.environ.get("WORLD_SIZE", 1)),
+    )
+
+
+def select_device(device: str, info: DistInfo) -> torch.device:
+    """Return the torch device for this process from a `--device` string ('', 'cpu', '0', 'cuda:1', '0,1').
+
+    '' picks CUDA when available. Under torchrun each process takes the GPU of its local rank.
+    """
+    device = device.strip().lower()
+    if device == "cpu" or (device == "" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise FaceyoloError(f"--device {device}: CUDA is not available on this machine")
+    if info.distributed:
+        return torch.device("cuda", info.local_rank)
+    first = device.removeprefix("cuda:").split(",")[0] if device else "0"
+    if not first.isdigit() or int(first) >= torch.cuda.device_count():
+        raise FaceyoloError(f"--device {device}: no such CUDA device ({torch.cuda.device_count()} visible)")
+    return torch.device("cuda", int(first))
+
+
+def init_process_group(info: DistInfo, device: torch.device) -> None:
+    """Join the torchrun process group (NCCL on CUDA, gloo on CPU); a no-op for one process."""
+    if not info.distributed or dist.is_initialized():
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+
+
+def wrap_model(model: nn.Module, info: DistInfo, device: torch.device, sync_bn: bool) -> nn.Module:
+    """Return `model` wrapped in DistributedDataParallel (with SyncBatchNorm if asked) when distributed.
+
+    SyncBatchNorm needs GPUs; on CPU (gloo) BatchNorm stays per process.
+    """
+    if not info.distributed:
+        return model
+    if sync_bn and device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if device.type == "cuda":
+        return nn.parallel.DistributedDataParallel(model, device_ids=[device.index])
+    return nn.parallel.DistributedDataParallel(model)
+
+
+def barrier(info: DistInfo) -> None:
+    """Wait for every process (no-op when not distributed)."""
+    if info.distributed and dist.is_initialized():
+        dist.barrier()
+
+
+def broadcast_text(text: str, info: DistInfo) -> str:
+    """Return rank 0's `text` on every process (e.g. the run folder rank 0 created)."""
+    if not info.distributed:
+        return text
+    data = torch.tensor(list(text.encode("utf-8")), dtype=torch.uint8)
+    size = torch.tensor([len(data)], dtype=torch.int64)
+    backend_device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    size = size.to(backend_device)
+    dist.broadcast(size, src=0)
+    buffer = torch.zeros(int(size.item()), dtype=torch.uint8, device=backend_device)
+    if info.is_main:
+        buffer.copy_(data)
+    dist.broadcast(buffer, src=0)
+    return bytes(buffer.cpu().tolist()).decode("utf-8")
+
+
+def cleanup(info: DistInfo) -> None:
+    """Leave the process group (no-op when not distributed)."""
+    if info.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+class ShardedDataset:
+    """One process's share of a dataset indexed by `(index, epoch)`: a per-epoch shuffle, split by rank.
+
+    Every process draws the same permutation of all images from (seed, epoch), pads it by wrapping to a
+    multiple of the world size, and keeps every world_size-th entry from its rank on, so the processes
+    see disjoint images and the same number of batches.
+    """
+
+    def __init__(self, dataset, info: DistInfo, seed: int = 0):
+        self.dataset, self.rank, self.world_size, self.seed = dataset, info.rank, info.world_size, seed
+        self.size = -(-len(dataset) // info.world_size)
+        self._order: tuple[int, torch.Tensor] | None = None  # (epoch, permutation) of the last epoch seen
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, item: tuple[int, int]):
+        index, epoch = item
+        if self._order is None or self._order[0] != epoch:
+            generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            self._order = (epoch, torch.randperm(len(self.dataset), generator=generator))
+        position = (self.rank + index * self.world_size) % len(self.dataset)
+        return self.dataset[(int(self._order[1][position]), epoch)]
