@@ -31,7 +31,7 @@ FORMAT_NAME = "faceyolo-weights"
 FORMAT_VERSION = 1
 
 
-def _model_metadata(model: torch.nn.Module) -> dict:
+def model_metadata(model: torch.nn.Module) -> dict:
     """Return the facts a saved file records about `model`: layer table, classes, anchors, strides."""
     detect = model.detect
     anchors_px = (detect.anchors.float().cpu() * detect.stride.float().cpu().view(-1, 1, 1))
@@ -66,7 +66,7 @@ def save_weights(model: torch.nn.Module, path: str | Path, metadata: dict | None
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "tool": f"faceyolo {__version__}",
     }
-    merged = {**carried, **_model_metadata(model), **extra, "provenance": provenance,
+    merged = {**carried, **model_metadata(model), **extra, "provenance": provenance,
               "format": FORMAT_NAME, "format_version": FORMAT_VERSION}
     header = {key: json.dumps(jsonable(value)) for key, value in merged.items()}
     tensors = {name: t.detach().cpu().contiguous().clone() for name, t in model.state_dict().items()}

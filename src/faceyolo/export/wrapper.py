@@ -53,9 +53,9 @@ def export_metadata(model: FaceModel, img_hw: tuple[int, int], dynamic: bool, ou
 
     `output` is "decoded", "raw" or "nms"; `img_hw` the traced input (H, W); `extra` adds e.g. NMS settings.
     """
-    from faceyolo.weights import _model_metadata
+    from faceyolo.weights import model_metadata
 
-    facts = _model_metadata(model)
+    facts = model_metadata(model)
     return {
         "format": EXPORT_FORMAT,
         "format_version": EXPORT_FORMAT_VERSION,
