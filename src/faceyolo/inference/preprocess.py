@@ -93,5 +93,7 @@ def letterbox_batches(
         for start in range(0, len(indices), batch_size):
             chunk = indices[start : start + batch_size]
             batch = np.stack([letterbox(images_rgb[i], img_size)[0] for i in chunk])
-            images = np.ascontiguousarray(batch.transpose(0, 3, 1, 2)).astype(np.float32) / 255
+            chw = batch.transpose(0, 3, 1, 2)
+            # One pass from uint8 HWC to float32 CHW in C order (no intermediate copies).
+            images = np.divide(chw, np.float32(255), out=np.empty(chw.shape, np.float32))
             yield InputBatch(indices=chunk, images=images, input_hw=input_hw)
