@@ -24,7 +24,7 @@ test: lint
 	$(BIN)/python -m pytest -q
 
 demo: install
-	$(BIN)/faceyolo detect --demo
+	$(BIN)/faceyolo demo
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

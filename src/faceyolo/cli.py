@@ -498,6 +498,30 @@ def _run_val(args) -> int:
 _SUBCOMMANDS.append(_add_val)
 
 
+def _add_demo(sub) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="detect faces in a public-domain photo with the default model (make demo)",
+        description="Run `detect` with the packaged default model on the public-domain portrait of Grace "
+        "Hopper that matplotlib ships, write the annotated image and its JSON under PROJECT, and print the "
+        "faces found.",
+    )
+    p.add_argument("--weights", default=None, help="weights to use instead of the packaged default model")
+    p.add_argument("--project", default="runs/demo", help="parent folder of the run (default runs/demo)")
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args) -> int:
+    from faceyolo.demo import describe, run_demo
+
+    record = run_demo(project=args.project, weights=args.weights)
+    print(describe(record))
+    return 0 if record["faces"] else 1
+
+
+_SUBCOMMANDS.append(_add_demo)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the process exit status (2 on a FaceyoloError)."""
     args = build_parser().parse_args(argv)

@@ -107,6 +107,14 @@ class FaceDetector:
         return cls(backend, conf=conf, iou=iou, img_size=img_size, max_det=max_det)
 
     @classmethod
+    def default(cls, **kwargs) -> FaceDetector:
+        """Return a detector for the packaged default model (see the README's model card).
+
+        `kwargs` are those of `from_file` (device, conf, iou, img_size, half, max_det).
+        """
+        return cls.from_file(None, **kwargs)
+
+    @classmethod
     def from_model(
         cls,
         model,
