@@ -74,8 +74,8 @@ def save_weights(model: torch.nn.Module, path: str | Path, metadata: dict | None
     return path
 
 
-def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """Return (tensors name → CPU tensor, metadata dict) of a faceyolo `.safetensors` file."""
+def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Return (tensors name → CPU tensor, raw string metadata) of any `.safetensors` file; never unpickles."""
     from safetensors import SafetensorError, safe_open
 
     path = Path(path)
@@ -87,6 +87,12 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
             tensors = {name: f.get_tensor(name) for name in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise FaceyoloError(f"{path}: not a readable safetensors file, truncated or corrupt ({err})") from err
+    return tensors, header
+
+
+def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Return (tensors name → CPU tensor, metadata dict) of a faceyolo `.safetensors` file."""
+    tensors, header = read_safetensors(path)
     try:
         metadata = {key: json.loads(value) for key, value in header.items()}
     except json.JSONDecodeError as err:

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 
 from faceyolo.errors import FaceyoloError
 from faceyolo.files import atomic_write
+from faceyolo.weights import read_safetensors
 
 FORMAT = "faceyolo-train-state"
 VERSION = 1
@@ -113,12 +113,7 @@ def load_training_state(path: str | os.PathLike) -> TrainingState:
     path = Path(path)
     if not path.is_file():
         raise FaceyoloError(f"{path}: training state not found")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as err:  # safetensors raises several types for a damaged file
-        raise FaceyoloError(f"{path}: cannot read training state ({err})") from None
+    tensors, metadata = read_safetensors(path)
     if metadata.get("format") != FORMAT:
         raise FaceyoloError(f"{path}: not a faceyolo training state")
     document = json.loads(metadata["state"])
