@@ -136,8 +136,9 @@ def _add_detect(sub) -> None:
     p.add_argument("--conf", type=float, default=0.5,
                    help="score threshold (default 0.5; the original detect_face.py hard-codes 0.6)")
     p.add_argument("--iou", type=float, default=0.5, help="NMS IoU threshold (default 0.5)")
-    p.add_argument("--img-size", type=int, default=640,
-                   help="long side of the network input, rounded up to a multiple of 64 (default 640)")
+    p.add_argument("--img-size", type=int, default=None,
+                   help="long side of the network input, rounded up to a multiple of 64 (default: the size "
+                   "recorded in the weights, else 640)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or a GPU index (default cpu)")
     p.add_argument("--half", action="store_true", help="fp16 inference on CUDA (ignored on CPU)")
     p.add_argument("--max-det", type=int, default=1000, help="most faces kept per image (default 1000)")

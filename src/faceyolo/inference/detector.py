@@ -98,12 +98,17 @@ class FaceDetector:
         device: str = "cpu",
         conf: float = DEFAULT_CONF,
         iou: float = DEFAULT_IOU,
-        img_size: int = 640,
+        img_size: int | None = None,
         half: bool = False,
         max_det: int | None = DEFAULT_MAX_DET,
     ) -> FaceDetector:
-        """Return a detector for a weights file (.pt, .safetensors, .onnx; None: the packaged default)."""
+        """Return a detector for a weights file (.pt, .safetensors, .onnx; None: the packaged default).
+
+        `img_size` None uses the input size recorded in the weights' metadata, else 640.
+        """
         backend = _load_backend(resolve_weights(path), device, half)
+        if img_size is None:
+            img_size = getattr(backend, "default_img_size", None) or 640
         return cls(backend, conf=conf, iou=iou, img_size=img_size, max_det=max_det)
 
     @classmethod

@@ -131,7 +131,7 @@ def run_detect(
     weights: str | os.PathLike | None = None,
     conf: float = DEFAULT_CONF,
     iou: float = DEFAULT_IOU,
-    img_size: int = 640,
+    img_size: int | None = None,
     device: str = "cpu",
     half: bool = False,
     max_det: int | None = DEFAULT_MAX_DET,

@@ -37,6 +37,8 @@ class TorchBackend:
         self.half = bool(half) and self.device.type == "cuda"
         fused = fuse_model(model).to(self.device).eval()
         self.model = fused.half() if self.half else fused.float()
+        # The input size the weights were made for (their metadata), used when the caller names none.
+        self.default_img_size = (getattr(model, "meta", None) or {}).get("img_size")
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, device: str = "cpu", half: bool = False) -> TorchBackend:
