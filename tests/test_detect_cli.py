@@ -13,7 +13,7 @@ import pytest
 
 from faceyolo.cli import main
 from faceyolo.errors import FaceyoloError
-from faceyolo.inference.detector import DEFAULT_WEIGHTS
+from faceyolo.inference import detector as detector_module
 from faceyolo.inference.sources import Source, SourceError
 
 ZIDANE = "reference/yolov5n-0.5/raw/images/zidane.jpg"
@@ -101,9 +101,10 @@ def test_glob_source_names_outputs_relative_to_the_folder_before_the_wildcard(ph
         Source(str(photo_folder.parent / "empty"))
 
 
-def test_detect_without_weights_asks_for_them_when_no_default_model_ships(photo_folder, tmp_path, capsys):
-    if DEFAULT_WEIGHTS.is_file():
-        pytest.skip("a default model ships with this installation")
+def test_detect_without_weights_asks_for_them_when_no_default_model_ships(
+    photo_folder, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setattr(detector_module, "DEFAULT_WEIGHTS", tmp_path / "absent.safetensors")
     assert main(["detect", str(photo_folder), "--project", str(tmp_path / "runs")]) == 2
     assert "pass --weights" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
