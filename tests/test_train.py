@@ -162,6 +162,9 @@ def test_gloo_two_process_run_trains_and_saves_once(tiny_data, tmp_path):
     config = yaml.safe_load((tmp_path / "ddp" / "config.yaml").read_text())
     assert config["world_size"] == 2 and config["batch_size"] == 8
     assert (tmp_path / "ddp" / "weights" / "last.safetensors").is_file()
+    # Each process's random generators are saved, so a resumed run continues every rank's sequence.
+    rng = ckpt.load_training_state(tmp_path / "ddp" / "weights" / "last.state.safetensors").rng
+    assert len(rng) == 2 and not torch.equal(rng[0]["torch"], rng[1]["torch"])
 
 
 def test_transfer_from_another_variant_reports_skipped_tensors(tiny_data, tmp_path, capsys):
@@ -223,6 +226,20 @@ def test_out_of_memory_halves_the_forward_batch_and_continues(tiny_data, tmp_pat
     assert [int(r["epoch"]) for r in _rows(result.run_dir)] == [0]
     assert ckpt.load_training_state(result.run_dir / "weights" / "last.state.safetensors").extra[
         "micro_batches"] == 2
+
+
+def test_resume_may_change_the_batch_size(tiny_data, tmp_path, capsys):
+    run_dir = train(_config(tiny_data, tmp_path, name="rebatch", epochs=1, max_batches=1,
+                            autoanchor=False)).run_dir
+    # Pretend the run was stopped after its first of two epochs (as a CUDA out-of-memory stop leaves it).
+    state_path = run_dir / "weights" / "last.state.safetensors"
+    state = ckpt.load_training_state(state_path)
+    state.extra["config"]["epochs"] = 2
+    ckpt.save_training_state(state_path, state)
+    assert main(["train", "--resume", str(run_dir), "--batch-size", "4"]) == 0
+    assert "batch size 4 instead of the run's 8" in capsys.readouterr().out
+    assert [int(r["epoch"]) for r in _rows(run_dir)] == [0, 1]
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["batch_size"] == 4
 
 
 def test_missing_data_yaml_is_reported_by_name_and_leaves_no_run_folder(tmp_path, capsys):

@@ -111,14 +111,18 @@ def test_training_state_round_trips_optimizer_rng_and_tensors(tmp_path):
     np.random.seed(4)
     torch.manual_seed(5)
     state = ckpt.TrainingState(epoch=2, best_fitness=0.25, model=net.state_dict(), ema=net.state_dict(),
-                               ema_updates=7, optimizer=opt.state_dict(), scaler={}, rng=ckpt.capture_rng(),
+                               ema_updates=7, optimizer=opt.state_dict(), scaler={}, rng=[ckpt.capture_rng()],
                                extra={"config": {"epochs": 5}})
-    path = ckpt.save_training_state(tmp_path / "w" / "last.state.safetensors", state)
     expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    state.rng.append(ckpt.capture_rng())  # a second process's generators, one draw further on
+    path = ckpt.save_training_state(tmp_path / "w" / "last.state.safetensors", state)
     random.seed(0)
     loaded = ckpt.load_training_state(path)
-    ckpt.restore_rng(loaded.rng)
+    assert len(loaded.rng) == 2
+    ckpt.restore_rng(loaded.rng[0])
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+    ckpt.restore_rng(loaded.rng[1])
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) != expected
     assert (loaded.epoch, loaded.best_fitness, loaded.ema_updates, loaded.extra) == (2, 0.25, 7, state.extra)
     fresh = build_optimizer(_tiny_net(), "adamw", 0.01, 0.9, 1e-4)
     fresh.load_state_dict(loaded.optimizer)

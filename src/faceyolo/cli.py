@@ -352,9 +352,10 @@ def _add_train(sub) -> None:
     p.add_argument("--epochs", type=int, default=250, help="number of epochs (default 250)")
     p.add_argument("--img-size", type=int, default=800,
                    help="train and val size in pixels, rounded up to the largest stride (default 800)")
-    p.add_argument("--batch-size", type=int, default=16,
+    p.add_argument("--batch-size", type=int,
                    help="total batch over all GPUs; -1 picks the largest that fits on CUDA, 16 on CPU "
-                        "(default 16)")
+                        "(default 16; with --resume the run's own, or this one, e.g. after running out of "
+                        "GPU memory under torchrun)")
     p.add_argument("--device", default="", help="'cpu', a CUDA index such as '0', or '' (CUDA when present)")
     p.add_argument("--workers", type=int, default=4, help="data loader processes per GPU (default 4)")
     p.add_argument("--project", default="runs/train", help="parent folder of runs (default runs/train)")
@@ -370,7 +371,7 @@ def _add_train(sub) -> None:
     p.add_argument("--cache", choices=["ram", "disk"], help="keep resized images in RAM or on disk")
     p.add_argument("--resume", nargs="?", const="", default=None, metavar="RUN",
                    help="continue a stopped run (its folder or last.state.safetensors; alone: the latest run "
-                        "in --project) with its own settings")
+                        "in --project) with its own settings; only --batch-size may change")
     p.add_argument("--nominal-batch", type=int, default=64,
                    help="images per optimizer step, reached by gradient accumulation (default 64)")
     p.add_argument("--min-warmup-iters", type=int, default=1000,

@@ -1,8 +1,8 @@
 """The training state of a run in one safetensors file, written atomically; nothing is ever pickled.
 
-Layout: tensors `model/<key>`, `ema/<key>`, `optimizer/<param index>/<name>`, `rng/torch`, `rng/cuda/<i>`,
-`rng/numpy`; everything else (epoch, fitness, optimizer groups and scalars, scaler, RNG scalars, the run
-config) is JSON in the file's `state` metadata entry.
+Layout: tensors `model/<key>`, `ema/<key>`, `optimizer/<param index>/<name>`, and per process (rank r)
+`rng/<r>/torch`, `rng/<r>/cuda/<i>`, `rng/<r>/numpy`; everything else (epoch, fitness, optimizer groups and
+scalars, scaler, RNG scalars, the run config) is JSON in the file's `state` metadata entry.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from faceyolo.files import atomic_write
 from faceyolo.weights import read_safetensors
 
 FORMAT = "faceyolo-train-state"
-VERSION = 1
+VERSION = 2  # 2: random generator states of every process, not only rank 0's
 
 
 @dataclass
@@ -32,7 +32,8 @@ class TrainingState:
 
     epoch: the last completed epoch (0-based); the run continues at epoch + 1.
     model, ema: state dicts (CPU tensors). optimizer: a torch optimizer state dict. scaler: GradScaler state.
-    rng: the random generators' states, as `capture_rng` returns them. extra: free JSON (run config...).
+    rng: the random generators' states of each process in rank order, as `capture_rng` returns them (one
+        entry for a single-process run). extra: free JSON (run config...).
     """
 
     epoch: int
@@ -42,7 +43,7 @@ class TrainingState:
     ema_updates: int
     optimizer: dict[str, Any]
     scaler: dict[str, Any] = field(default_factory=dict)
-    rng: dict[str, Any] = field(default_factory=dict)
+    rng: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -87,13 +88,13 @@ def save_training_state(path: str | os.PathLike, state: TrainingState) -> Path:
             else:
                 optimizer_scalars.setdefault(str(index), {})[name] = value
 
-    rng = dict(state.rng)
-    if rng:
-        tensors["rng/torch"] = _plain(rng["torch"])
-        tensors["rng/numpy"] = _plain(rng["numpy"]["keys"])
-        tensors.update({f"rng/cuda/{i}": _plain(s) for i, s in enumerate(rng.get("cuda", []))})
-        rng = {"python": rng["python"], "cuda_devices": len(rng.get("cuda", [])),
-               "numpy": {k: v for k, v in rng["numpy"].items() if k != "keys"}}
+    rng = []
+    for rank, generators in enumerate(state.rng):
+        tensors[f"rng/{rank}/torch"] = _plain(generators["torch"])
+        tensors[f"rng/{rank}/numpy"] = _plain(generators["numpy"]["keys"])
+        tensors.update({f"rng/{rank}/cuda/{i}": _plain(s) for i, s in enumerate(generators.get("cuda", []))})
+        rng.append({"python": generators["python"], "cuda_devices": len(generators.get("cuda", [])),
+                    "numpy": {k: v for k, v in generators["numpy"].items() if k != "keys"}})
 
     document = {
         "epoch": state.epoch,
@@ -116,6 +117,9 @@ def load_training_state(path: str | os.PathLike) -> TrainingState:
     tensors, metadata = read_safetensors(path)
     if metadata.get("format") != FORMAT:
         raise FaceyoloError(f"{path}: not a faceyolo training state")
+    if metadata.get("version") != str(VERSION):
+        raise FaceyoloError(f"{path}: training state version {metadata.get('version')} is not this "
+                            f"faceyolo's ({VERSION}); finish that run with the faceyolo that started it")
     document = json.loads(metadata["state"])
 
     def section(prefix: str) -> dict[str, torch.Tensor]:
@@ -132,15 +136,15 @@ def load_training_state(path: str | os.PathLike) -> TrainingState:
         if "betas" in group:
             group["betas"] = tuple(group["betas"])
 
-    rng: dict[str, Any] = {}
-    if document["rng"]:
-        saved = document["rng"]
-        rng = {
+    rng = [
+        {
             "python": saved["python"],
-            "numpy": {"keys": tensors["rng/numpy"], **saved["numpy"]},
-            "torch": tensors["rng/torch"],
-            "cuda": [tensors[f"rng/cuda/{i}"] for i in range(saved["cuda_devices"])],
+            "numpy": {"keys": tensors[f"rng/{rank}/numpy"], **saved["numpy"]},
+            "torch": tensors[f"rng/{rank}/torch"],
+            "cuda": [tensors[f"rng/{rank}/cuda/{i}"] for i in range(saved["cuda_devices"])],
         }
+        for rank, saved in enumerate(document["rng"])
+    ]
     return TrainingState(
         epoch=document["epoch"],
         best_fitness=document["best_fitness"],

@@ -103,6 +103,18 @@ def broadcast_text(text: str, info: DistInfo) -> str:
     return bytes(buffer.cpu().tolist()).decode("utf-8")
 
 
+def gather_to_main(value, info: DistInfo) -> list:
+    """Return every process's `value` in rank order on rank 0 and [] elsewhere; [value] when not distributed.
+
+    torch.distributed pickles `value` between the run's own processes; nothing read from a file is unpickled.
+    """
+    if not info.distributed:
+        return [value]
+    gathered = [None] * info.world_size if info.is_main else None
+    dist.gather_object(value, gathered, dst=0)
+    return gathered or []
+
+
 def cleanup(info: DistInfo) -> None:
     """Leave the process group (no-op when not distributed)."""
     if info.distributed and dist.is_initialized():

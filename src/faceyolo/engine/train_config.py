@@ -9,6 +9,8 @@ from typing import Any
 from faceyolo.engine.optim import OPTIMIZERS
 from faceyolo.errors import FaceyoloError
 
+DEFAULT_BATCH_SIZE = 16
+
 
 @dataclass
 class TrainConfig:
@@ -16,7 +18,8 @@ class TrainConfig:
 
     model: a variant name (yolov5n-0.5 ... blazeface_fpn) or a faceyolo `.safetensors` file to continue from.
     weights: optional checkpoint whose matching tensors start the model (transfer; anchors excluded).
-    batch_size: total over all processes; -1 picks one automatically.
+    batch_size: total over all processes; -1 picks one automatically; None: 16 for a new run and the run's
+        own on resume (a value given on resume replaces it, e.g. after running out of GPU memory).
     hyp: a hyperparameter yaml path, a dict of overrides, or None for the §4.2 defaults.
     resume: a run folder or its `weights/last.state.safetensors`; the run then continues where it stopped.
     nominal_batch: images per optimizer step after warm-up, reached by accumulation (the original's 64).
@@ -31,7 +34,7 @@ class TrainConfig:
     weights: str | None = None
     epochs: int = 250
     img_size: int = 800
-    batch_size: int = 16
+    batch_size: int | None = None
     device: str = ""
     workers: int = 4
     project: str = "runs/train"
@@ -59,7 +62,7 @@ class TrainConfig:
             raise FaceyoloError(f"train: --epochs must be >= 1, got {self.epochs}")
         if self.img_size < 32:
             raise FaceyoloError(f"train: --img-size must be >= 32, got {self.img_size}")
-        if self.batch_size == 0 or self.batch_size < -1:
+        if self.batch_size is not None and (self.batch_size == 0 or self.batch_size < -1):
             raise FaceyoloError(f"train: --batch-size must be >= 1 or -1 (auto), got {self.batch_size}")
         if self.workers < 0:
             raise FaceyoloError(f"train: --workers must be >= 0, got {self.workers}")

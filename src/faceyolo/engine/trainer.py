@@ -28,7 +28,7 @@ from faceyolo.engine.optim import (
     set_learning_rate,
     warmup_iterations,
 )
-from faceyolo.engine.train_config import TrainConfig
+from faceyolo.engine.train_config import DEFAULT_BATCH_SIZE, TrainConfig
 from faceyolo.engine.train_data import TrainData, random_rescale
 from faceyolo.engine.train_log import LOSS_NAMES, ResultsLog, progress_header, progress_line
 from faceyolo.engine.train_setup import STATE_FILE, amp_dtype, check_img_size, make_model, resume_state_path
@@ -105,7 +105,9 @@ class Trainer:
         if config.resume is not None:
             state_path = resume_state_path(config.resume, config.project)
             state = ckpt.load_training_state(state_path)
+            requested_batch = config.batch_size
             config = TrainConfig.from_dict(state.extra["config"])
+            config.batch_size = requested_batch  # None keeps the run's own batch size
             self.run_dir = state_path.parent.parent
             self.log(f"resuming {self.run_dir} after epoch {state.epoch + 1}/{config.epochs}")
         self.config = config.validate()
@@ -134,8 +136,10 @@ class Trainer:
 
     def _total_batch(self, model, state) -> int:
         """Return the total batch size: the config's, the resumed run's, or an automatic one."""
+        if self.config.batch_size is None:
+            return int(state.extra["batch_size"]) if state is not None else DEFAULT_BATCH_SIZE
         if state is not None:
-            return int(state.extra["batch_size"])
+            self.log(f"batch size {self.config.batch_size} instead of the run's {state.extra['batch_size']}")
         if self.config.batch_size != -1:
             return self.config.batch_size
         from faceyolo.engine.autobatch import auto_batch_size
@@ -169,10 +173,13 @@ class Trainer:
             self.ema.ema.load_state_dict(state.ema)
             self.ema.updates = state.ema_updates
         self.start_epoch, self.best_fitness = state.epoch + 1, state.best_fitness
-        self.micro_batches = int(state.extra.get("micro_batches", 1))
-        if self.info.is_main and state.rng:
-            ckpt.restore_rng(state.rng)
+        if self.batch_size == state.extra["batch_size"]:  # a new batch size starts whole again
+            self.micro_batches = int(state.extra["micro_batches"])
+        if len(state.rng) == self.info.world_size:
+            ckpt.restore_rng(state.rng[self.info.rank])
         else:
+            self.log(f"the run was saved by {len(state.rng)} process(es) and continues in "
+                     f"{self.info.world_size}: random generators re-seeded")
             self._seed(self.config.seed + self.info.rank + self.start_epoch)
 
     def _save_config(self) -> None:
@@ -191,8 +198,9 @@ class Trainer:
                  f"device {self.device}, run folder {self.run_dir}")
         for epoch in range(self.start_epoch, config.epochs):
             mean_losses = self._train_epoch(epoch, nb, warmup_iters)
+            rng = dist_utils.gather_to_main(ckpt.capture_rng(), self.info)
             if self.info.is_main:
-                self._end_epoch(epoch, mean_losses)
+                self._end_epoch(epoch, mean_losses, rng)
             dist_utils.barrier(self.info)
         if self.info.is_main:
             self._finish()
@@ -236,10 +244,16 @@ class Trainer:
                 return self._micro_batched_backward(images, targets, epoch, batch)
             except torch.cuda.OutOfMemoryError:
                 per_forward = math.ceil(images.shape[0] / self.micro_batches)
-                if self.info.distributed or per_forward <= 1:
-                    raise FaceyoloError(f"CUDA out of memory at epoch {epoch + 1}, batch {batch} with "
-                                        f"{per_forward} image(s) per forward: lower --batch-size or "
-                                        "--img-size") from None
+                where = (f"CUDA out of memory at epoch {epoch + 1}, batch {batch} with {per_forward} "
+                         "image(s) per forward")
+                if self.info.distributed:
+                    # The other processes wait in this batch's gradient all-reduce: they cannot re-split it.
+                    smaller = max(self.batch_size // 2, self.info.world_size)
+                    raise FaceyoloError(f"{where} on rank {self.info.rank}: continue from the last epoch "
+                                        f"with torchrun ... -m faceyolo train --resume {self.run_dir} "
+                                        f"--batch-size {smaller}") from None
+                if per_forward <= 1:
+                    raise FaceyoloError(f"{where}: lower --batch-size or --img-size") from None
                 # Gradients of a partly back-propagated batch are unreliable: drop them and redo the batch.
                 self.optimizer.zero_grad(set_to_none=True)
                 torch.cuda.empty_cache()
@@ -278,8 +292,11 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.model)
 
-    def _end_epoch(self, epoch: int, mean_losses: torch.Tensor) -> None:
-        """Validate the EMA model, log the epoch's row, save best/last weights and the training state."""
+    def _end_epoch(self, epoch: int, mean_losses: torch.Tensor, rng: list[dict]) -> None:
+        """Validate the EMA model, log the epoch's row, save best/last weights and the training state.
+
+        rng: every process's random generator states after the epoch's training, in rank order.
+        """
         metrics = self.data.validate(self.ema.ema, self.loss_fn)
         fitness = 0.1 * metrics["metrics/mAP50"] + 0.9 * metrics["metrics/mAP50-95"]
         losses = {f"train/{n}": float(v) for n, v in zip(LOSS_NAMES, mean_losses, strict=True)}
@@ -300,7 +317,7 @@ class Trainer:
         state = ckpt.TrainingState(
             epoch=epoch, best_fitness=self.best_fitness, model=unwrap(self.model).state_dict(),
             ema=self.ema.ema.state_dict(), ema_updates=self.ema.updates,
-            optimizer=self.optimizer.state_dict(), scaler=self.scaler.state_dict(), rng=ckpt.capture_rng(),
+            optimizer=self.optimizer.state_dict(), scaler=self.scaler.state_dict(), rng=rng,
             extra=extra)
         ckpt.save_training_state(self.weights_dir / STATE_FILE, state)
 
