@@ -1,6 +1,7 @@
 """Print the CPU forward latency of model variants beside the original code's figures.
 
-Usage: python benchmarks/latency.py [--backend torch|onnx] [--int8] [--detect] [--variants yolov5n-0.5 ...]
+Usage: python benchmarks/latency.py [--backend torch|onnx] [--int8] [--detect] [--profile]
+                                   [--variants yolov5n-0.5 ...]
 Method (as reference/README.md §6): batch 1, 1x3xSxS, 2 threads, random-init fused model in eval mode,
 3 interleaved rounds of 5 warm-up then 20 timed calls; the figure is the median of the round medians.
 The machine may be shared: a loaded round can be ~50% slower, so all round medians are printed.
@@ -11,6 +12,8 @@ the original export's graph) in the same rounds. `--int8` adds each variant's st
 on `--calib` images. `--detect` adds the whole FaceDetector call (letterbox, model, decode, NMS, mapping
 back) of the official n-0.5 on square crops of a crowd and of zidane.jpg (640x640 network input), for
 the comparison with OpenCV's YuNet (~24 ms per detect call at 640x640, 2 threads, on this machine).
+`--profile` then prints, for every ONNX model timed, where ONNX Runtime spends its time by operator type
+(its profiler, sequential node times, so the sum exceeds the wall time).
 """
 
 from __future__ import annotations
@@ -122,6 +125,32 @@ def detect_calls(shared: Path, int8: bool, calib: Path, count: int) -> dict[str,
     return calls
 
 
+def print_operator_profile(path: Path, img_size: int, threads: int, runs: int = 10, top: int = 8) -> None:
+    """Print ONNX Runtime's per-operator-type time (ms per run) of `path`, the costliest `top` types first."""
+    import collections
+
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.enable_profiling = threads, True
+    options.profile_file_prefix = str(WORK / f"{path.stem}.profile")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: np.random.default_rng(0).random((1, 3, img_size, img_size),
+                                                                           dtype=np.float32)}
+    for _ in range(runs):
+        session.run(None, feed)
+    events = json.loads(Path(session.end_profiling()).read_text())
+    ms, count = collections.Counter(), collections.Counter()
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            ms[event["args"]["op_name"]] += event["dur"] / 1e3 / runs
+            count[event["args"]["op_name"]] += 1
+    parts = ", ".join(f"{op} {t:.2f} ({count[op] // runs})" for op, t in ms.most_common(top))
+    print(f"  {path.name}: nodes {sum(ms.values()):.1f} ms per run; {parts}")
+
+
 def round_median_ms(call: Callable[[], object], warmup: int, calls: int) -> float:
     """Return the median wall time in ms of `calls` timed calls after `warmup` untimed ones."""
     for _ in range(warmup):
@@ -162,6 +191,8 @@ def main() -> None:
     parser.add_argument("--calib", type=Path, default=None,
                         help="INT8 calibration images (default: shared train_pool images, never val_sample)")
     parser.add_argument("--calib-images", type=int, default=32, help="calibration images used for INT8")
+    parser.add_argument("--profile", action="store_true",
+                        help="onnx: print each model's time per operator type (ms per run, node count)")
     parser.add_argument("--detect", action="store_true",
                         help="also time whole FaceDetector calls of the official n-0.5 (needs --shared)")
     args = parser.parse_args()
@@ -196,6 +227,11 @@ def main() -> None:
         ref_text = f"{ref:12.1f}" if ref else f"{'-':>12}"
         ratio = f"{ours / ref:6.2f}" if ref else f"{'-':>6}"
         print(f"{label:<{width}} {ours:10.1f} {ref_text} {ratio}  {', '.join(f'{m:.1f}' for m in medians)}")
+
+    if args.profile and args.backend == "onnx":
+        print("ONNX Runtime profile, ms per run by operator type (nodes):")
+        for path in sorted(WORK.glob("*.onnx")):
+            print_operator_profile(path, args.img_size, args.threads)
 
 
 if __name__ == "__main__":

@@ -107,9 +107,9 @@ def test_fresh_yolov5s_predicts_class_probability_near_098():
 
 def test_decode_follows_spec_vector():
     detect = build_model("yolov5n-0.5").detect.eval()
-    raw = [torch.zeros(1, 3, 32, 32, 16), torch.zeros(1, 3, 16, 16, 16), torch.zeros(1, 3, 8, 8, 16)]
-    raw[0][0, 0, 20, 10, 5:7] = torch.tensor([1.0, -0.5])  # anchor (4, 5) px, cell (gx, gy) = (10, 20)
-    decoded = detect.decode(raw)
+    heads = [torch.zeros(1, 3 * 16, 32, 32), torch.zeros(1, 3 * 16, 16, 16), torch.zeros(1, 3 * 16, 8, 8)]
+    heads[0][0, 5:7, 20, 10] = torch.tensor([1.0, -0.5])  # anchor 0: (4, 5) px, cell (gx, gy) = (10, 20)
+    decoded = detect.decode(heads)
     assert decoded.shape == (1, 3 * (32 * 32 + 16 * 16 + 8 * 8), 16)
     row = decoded[0, 20 * 32 + 10]
     assert row[:4].tolist() == [84.0, 164.0, 4.0, 5.0]
@@ -125,7 +125,8 @@ def test_eval_grid_follows_input_shape_changes():
     with torch.no_grad():
         model(small)
         decoded, raw = model(tall)  # cached 64x64 grids must not be reused
-        reference = build_model("yolov5n-0.5").eval().detect.decode(raw)
+        heads = [level.permute(0, 1, 4, 2, 3).flatten(1, 2) for level in raw]
+        reference = build_model("yolov5n-0.5").eval().detect.decode(heads)
     assert decoded.shape == (1, 3 * (16 * 8 + 8 * 4 + 4 * 2), 16)
     cx, cy = decoded[0, :, 0], decoded[0, :, 1]
     assert cy.max() > 100 and cx.max() < 80

@@ -29,51 +29,57 @@ class Detect(nn.Module):
         self.register_buffer("anchors", pixels.clone())
         self.register_buffer("anchor_grid", pixels.clone().view(self.nl, 1, -1, 1, 1, 2))
         self.m = nn.ModuleList(nn.Conv2d(c, self.no * self.na, 1) for c in ch)
-        # (level, ny, nx, device, dtype, stride) -> (cell_xy, corner_px_xy), each (1, 1, ny, nx, 2)
+        # (level, ny, nx, device, dtype, stride) -> (xy offset, corner) in pixels, each (1, 1, 2, ny, nx)
         self._grids: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def forward(self, xs: list[torch.Tensor]):
         """Return raw per-level (B, na, ny, nx, no) tensors (train), or (decoded (B, N, no), raw) (eval)."""
-        raw = [self.level_output(i, x) for i, x in enumerate(xs)]
+        heads = [conv(x) for conv, x in zip(self.m, xs, strict=True)]
+        raw = [self.to_cells(head) for head in heads]
         if self.training:
             return raw
-        return self.decode(raw), raw
+        return self.decode(heads), raw
 
-    def level_output(self, i: int, x: torch.Tensor) -> torch.Tensor:
-        """Return level i's conv output as (B, na, ny, nx, no); raw channel a·no + k is anchor a, field k."""
-        bs, _, ny, nx = x.shape
-        return self.m[i](x).view(bs, self.na, self.no, ny, nx).permute(0, 1, 3, 4, 2).contiguous()
+    def to_cells(self, head: torch.Tensor) -> torch.Tensor:
+        """Return a level's conv output (B, na·no, ny, nx) as (B, na, ny, nx, no); channel a·no + k is
+        anchor a, field k."""
+        bs, _, ny, nx = head.shape
+        return head.view(bs, self.na, self.no, ny, nx).permute(0, 1, 3, 4, 2).contiguous()
 
-    def decode(self, raw: list[torch.Tensor]) -> torch.Tensor:
+    def decode(self, heads: list[torch.Tensor]) -> torch.Tensor:
         """Return (B, N, no) rows [cx, cy, w, h, obj, 10 landmark numbers, cls probs] in input pixels.
 
-        Rows are ordered by level, anchor, row, column. Landmarks get no sigmoid: raw·anchor_px + cell·stride.
+        heads: the per-level conv outputs (B, na·no, ny, nx). Rows are ordered by level, anchor, row, column.
+        Landmarks get no sigmoid: raw·anchor_px + cell·stride. The decode works on whole field planes and
+        transposes once at the end: slicing fields off the last axis of (B, na, ny, nx, no) instead is ~4x
+        slower in ONNX Runtime (n-0.5 at 640: 3.2 vs 0.8 ms) and ~2.5x in PyTorch.
         """
         out = []
-        for i, p in enumerate(raw):
-            bs, _, ny, nx, _ = p.shape
-            cell, corner = self.grids(i, ny, nx, p.device, p.dtype)
-            anchor = self.anchor_grid[i].to(p.dtype)
-            y = p.sigmoid()
-            xy = (y[..., 0:2] * 2 - 0.5 + cell) * float(self.stride[i])
-            wh = (y[..., 2:4] * 2) ** 2 * anchor
+        for i, head in enumerate(heads):
+            bs, _, ny, nx = head.shape
+            p = head.view(bs, self.na, self.no, ny, nx)
+            offset, corner = self.grids(i, ny, nx, p.device, p.dtype)
+            anchor = self.anchor_grid[i].to(p.dtype).view(1, self.na, 2, 1, 1)
+            y = p[:, :, :5].sigmoid()
+            xy = y[:, :, 0:2] * (2 * float(self.stride[i])) + offset
+            wh = (y[:, :, 2:4] * 2) ** 2 * anchor
             # reshape, not unflatten: ONNX opset 12 (the original export's) has no unflatten
-            lmk = p[..., 5:15].reshape(bs, self.na, ny, nx, NUM_LANDMARKS, 2)
-            lmk = (lmk * anchor.unsqueeze(-2) + corner.unsqueeze(-2)).reshape(bs, self.na, ny, nx, -1)
-            decoded = torch.cat((xy, wh, y[..., 4:5], lmk, y[..., 15:]), -1)
-            out.append(decoded.view(bs, -1, self.no))
+            lmk = p[:, :, 5:15].reshape(bs, self.na, NUM_LANDMARKS, 2, ny, nx)
+            lmk = (lmk * anchor.unsqueeze(2) + corner.unsqueeze(2)).reshape(bs, self.na, -1, ny, nx)
+            fields = torch.cat((xy, wh, y[:, :, 4:5], lmk, p[:, :, 15:].sigmoid()), 2)
+            out.append(fields.permute(0, 1, 3, 4, 2).reshape(bs, -1, self.no))
         return torch.cat(out, 1)
 
     def grids(self, i: int, ny: int, nx: int, device: torch.device, dtype: torch.dtype):
-        """Return level i's (cell_xy, cell_xy·stride), each (1, 1, ny, nx, 2); cached per shape."""
+        """Return level i's ((cell_xy - 0.5)·stride, cell_xy·stride), each (1, 1, 2, ny, nx), cached."""
         key = (i, ny, nx, device, dtype, float(self.stride[i]))
         if key not in self._grids:
             if len(self._grids) >= MAX_CACHED_GRIDS:
                 self._grids.clear()
             yv, xv = torch.meshgrid(torch.arange(ny, device=device), torch.arange(nx, device=device),
                                     indexing="ij")
-            cell = torch.stack((xv, yv), -1).view(1, 1, ny, nx, 2).to(dtype)
-            self._grids[key] = (cell, cell * float(self.stride[i]))
+            corner = torch.stack((xv, yv)).view(1, 1, 2, ny, nx).to(dtype) * float(self.stride[i])
+            self._grids[key] = (corner - 0.5 * float(self.stride[i]), corner)
         return self._grids[key]
 
     def init_biases(self) -> None:
