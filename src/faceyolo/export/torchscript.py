@@ -26,7 +26,7 @@ def export_torchscript(
     stride work: the trace builds the grids from the feature-map shapes.
     """
     hw = input_hw(img_size, model)
-    module = ExportModule(model, raw=raw)
+    module = ExportModule(model, raw=raw, channels_last=True)
     metadata = export_metadata(model, hw, dynamic=True, output="raw" if raw else "decoded")
     extra = {METADATA_FILE: json.dumps(metadata)}
     with quiet_tracing(), torch.no_grad():

@@ -29,12 +29,13 @@ class ExportModule(nn.Module):
     Holds a fused deep copy of the model (eval mode, gradients off), so exporting never touches the caller's
     model. Decoded rows are [cx, cy, w, h, obj, 10 landmark numbers, cls probs] (SPEC §2.7); raw heads are
     one (B, na, ny, nx, no) tensor per level. The Detect grids come from each feature map's shape, so a trace
-    follows the input size.
+    follows the input size. `channels_last` suits a traced PyTorch module; ONNX has no memory formats, and
+    a channels-last trace only adds transposes there (n-0.5 at 640 in ONNX Runtime: 17.6 vs 15.3 ms).
     """
 
-    def __init__(self, model: FaceModel, raw: bool = False):
+    def __init__(self, model: FaceModel, raw: bool = False, channels_last: bool = False):
         super().__init__()
-        self.model = fuse_model(model).float().eval()
+        self.model = fuse_model(model, channels_last=channels_last).float().eval()
         self.model.requires_grad_(False)
         self.raw = raw
 
