@@ -82,7 +82,7 @@ def export_weights(
     nms: NmsSettings | None = None,
     int8: bool = False,
     calibration: str | os.PathLike | None = None,
-    calibration_images: int = 100,
+    calibration_images: int | None = None,
     opset: int | None = None,
 ) -> ExportSummary:
     """Return an ExportSummary after exporting the model in `weights` (.pt or .safetensors) to `out`.
@@ -117,11 +117,11 @@ def export_weights(
         export_torchscript(model, path, hw, raw=raw)
         summary.input_shape = f"Bx3xHxW (traced at {hw[0]}x{hw[1]})"
     elif int8:
-        from faceyolo.export.quantize import quantize_int8
+        from faceyolo.export.quantize import DEFAULT_CALIBRATION_IMAGES, quantize_int8
 
         with tempfile.TemporaryDirectory(prefix="faceyolo-export-") as tmp:
             fp32 = export_onnx(model, Path(tmp) / "fp32.onnx", hw, dynamic, raw, nms, opset or DEFAULT_OPSET)
-            report = quantize_int8(fp32, path, calibration, calibration_images)
+            report = quantize_int8(fp32, path, calibration, calibration_images or DEFAULT_CALIBRATION_IMAGES)
         summary.calibration_images, summary.skipped = report.images, report.skipped
     else:
         export_onnx(model, path, hw, dynamic, raw, nms, opset or DEFAULT_OPSET)
