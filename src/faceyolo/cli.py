@@ -166,14 +166,18 @@ def _run_detect(args) -> int:
 _SUBCOMMANDS.append(_add_detect)
 
 
+def _command_group(sub, name: str, dest: str, help: str, description: str):
+    """Return the sub-command table of a new command `name` that needs one of its sub-commands (in `dest`)."""
+    group = sub.add_parser(name, help=help, description=description).add_subparsers(
+        dest=dest, metavar=dest.upper())
+    group.required = True
+    return group
+
+
 def _add_eval(sub) -> None:
-    p = sub.add_parser(
-        "eval",
-        help="score a detector on a benchmark protocol (WIDER FACE)",
-        description="Score a detector with a benchmark's official protocol.",
-    )
-    benchmarks = p.add_subparsers(dest="benchmark", metavar="BENCHMARK")
-    benchmarks.required = True
+    benchmarks = _command_group(sub, "eval", "benchmark",
+                                help="score a detector on a benchmark protocol (WIDER FACE)",
+                                description="Score a detector with a benchmark's official protocol.")
     w = benchmarks.add_parser(
         "widerface",
         help="WIDER FACE val Easy/Medium/Hard AP (official protocol)",
@@ -225,13 +229,9 @@ _SUBCOMMANDS.append(_add_eval)
 
 
 def _add_convert(sub) -> None:
-    p = sub.add_parser(
-        "convert",
-        help="convert a dataset's annotations into faceyolo's YOLO-face folder",
-        description="Convert annotations into a YOLO-face dataset folder (images linked, never re-encoded).",
-    )
-    kinds = p.add_subparsers(dest="dataset", metavar="DATASET")
-    kinds.required = True
+    kinds = _command_group(
+        sub, "convert", "dataset", help="convert a dataset's annotations into faceyolo's YOLO-face folder",
+        description="Convert annotations into a YOLO-face dataset folder (images linked, never re-encoded).")
     w = kinds.add_parser(
         "widerface",
         help="WIDER FACE: official bbx_gt file, RetinaFace label.txt, or an image list",
@@ -284,9 +284,8 @@ _SUBCOMMANDS.append(_add_convert)
 
 
 def _add_data(sub) -> None:
-    p = sub.add_parser("data", help="look at a dataset", description="Tools to inspect a YOLO-face dataset.")
-    actions = p.add_subparsers(dest="action", metavar="ACTION")
-    actions.required = True
+    actions = _command_group(sub, "data", "action", help="look at a dataset",
+                             description="Tools to inspect a YOLO-face dataset.")
     s = actions.add_parser(
         "show",
         help="draw augmented training samples and plot the labels",

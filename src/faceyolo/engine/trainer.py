@@ -138,7 +138,7 @@ class Trainer:
         """Return the total batch size: the config's, the resumed run's, or an automatic one."""
         if self.config.batch_size is None:
             return int(state.extra["batch_size"]) if state is not None else DEFAULT_BATCH_SIZE
-        if state is not None:
+        if state is not None and self.config.batch_size != state.extra["batch_size"]:
             self.log(f"batch size {self.config.batch_size} instead of the run's {state.extra['batch_size']}")
         if self.config.batch_size != -1:
             return self.config.batch_size
