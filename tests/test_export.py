@@ -212,6 +212,9 @@ def test_export_refuses_bad_requests_with_a_message(official_pt, official, tmp_p
     assert "--raw excludes --nms" in capsys.readouterr().err
     assert main(["export", "--weights", str(official_pt), "--int8"]) == 2
     assert "--calib" in capsys.readouterr().err
+    assert main(["export", "--weights", str(official_pt), "--int8", "--calib", str(tmp_path),
+                 "--calib-images", "0"]) == 2
+    assert "--calib-images must be at least 1, got 0" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
     with pytest.raises(FaceyoloError, match="opset 11"):
         export_onnx(official, tmp_path / "old.onnx", opset=11)

@@ -103,6 +103,8 @@ def export_weights(
         raise FaceyoloError("--nms, --int8 and --dynamic apply to ONNX only (TorchScript is always dynamic)")
     if int8 and calibration is None:
         raise FaceyoloError("--int8 needs --calib: a folder of images like the ones you will run on")
+    if calibration_images is not None and calibration_images < 1:
+        raise FaceyoloError(f"--calib-images must be at least 1, got {calibration_images}")
     if raw and (nms is not None or int8):
         raise FaceyoloError("--raw excludes --nms and --int8: both need the decoded output")
     path = Path(out) if out is not None else default_output(weights, fmt, int8)
@@ -121,7 +123,8 @@ def export_weights(
 
         with tempfile.TemporaryDirectory(prefix="faceyolo-export-") as tmp:
             fp32 = export_onnx(model, Path(tmp) / "fp32.onnx", hw, dynamic, raw, nms, opset or DEFAULT_OPSET)
-            report = quantize_int8(fp32, path, calibration, calibration_images or DEFAULT_CALIBRATION_IMAGES)
+            limit = DEFAULT_CALIBRATION_IMAGES if calibration_images is None else calibration_images
+            report = quantize_int8(fp32, path, calibration, limit)
         summary.calibration_images, summary.skipped = report.images, report.skipped
     else:
         export_onnx(model, path, hw, dynamic, raw, nms, opset or DEFAULT_OPSET)
