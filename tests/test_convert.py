@@ -300,3 +300,48 @@ def test_check_image_names_empty_and_tiny_files(tmp_path):
     assert check_image(empty).problem == "unreadable image" and str(empty) in check_image(empty).detail
     assert check_image(tiny).problem == "image smaller than 10 px"
     assert check_image(tmp_path / "none.jpg").problem == "missing image file"
+
+
+def _yolo_dataset(root: Path) -> Path:
+    """A 4-image YOLO box dataset: a face + a non-face class, a pose line, an empty file, no label file."""
+    images, labels = root / "train" / "images", root / "train" / "labels"
+    labels.mkdir(parents=True)
+    _write_image(images / "a", 200, 100)
+    _write_image(images / "b", 100, 100, ".png")
+    _write_image(images / "c", 50, 50)
+    _write_image(images / "nolabel", 50, 50)
+    (labels / "a.txt").write_text("0 0.5 0.5 0.2 0.4\n1 0.1 0.1 0.1 0.1\n0 0.5 0.5 0 0.1\nbad line\n")
+    pose = " ".join(["0 0.5 0.5 0.4 0.4"] + ["0.4 0.45 2"] * 4 + ["0.9 0.9 0"])
+    (labels / "b.txt").write_text(pose + "\n")
+    (labels / "c.txt").write_text("")
+    (labels / "ghost.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    return images
+
+
+def test_convert_yolo_reports_every_reason_and_scales_to_pixels(tmp_path: Path) -> None:
+    from faceyolo.data.yolo import convert_yolo
+
+    images = _yolo_dataset(tmp_path / "in")
+    report = convert_yolo(images, tmp_path / "out", ConvertOptions(link="copy"), progress=False)
+    assert report.skipped_images == Counter({"no label file": 1, "missing image file": 1})
+    assert report.dropped_faces["class is not a face class"] == 1
+    assert report.dropped_faces["zero/negative size"] == 1
+    assert report.dropped_faces["malformed annotation line"] == 1
+    assert report.images_written == 3 and report.faces_kept == 2
+    a = _label_rows(tmp_path / "out" / "labels" / "train" / "a.txt")
+    np.testing.assert_allclose(a[0, :5], [0, 0.5, 0.5, 0.2, 0.4], atol=1e-5)
+    assert (a[0, 5:] == -1).all()
+    b = _label_rows(tmp_path / "out" / "labels" / "train" / "b.txt")
+    np.testing.assert_allclose(b[0, 5:13], [0.4, 0.45] * 4, atol=1e-5)
+    assert (b[0, 13:] == -1).all()  # visibility 0 → missing
+    assert (tmp_path / "out" / "labels" / "train" / "c.txt").read_text() == ""
+    assert (tmp_path / "out" / "images" / "train" / "b.png").is_file()
+
+
+def test_convert_yolo_cli_keeps_unlabelled_images_on_request(tmp_path: Path, capsys) -> None:
+    images = _yolo_dataset(tmp_path / "in")
+    args = ["convert", "yolo", "--images", str(images), "--out", str(tmp_path / "out"), "--keep-unlabelled"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "convert yolo" in out and "no label file" not in out
+    assert (tmp_path / "out" / "labels" / "train" / "nolabel.txt").read_text() == ""

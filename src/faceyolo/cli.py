@@ -244,37 +244,63 @@ def _add_convert(sub) -> None:
         help="wider_face_{train,val}_bbx_gt.txt, RetinaFace label.txt or an image list; "
         "omit to list every image under --images as the test split",
     )
-    w.add_argument("--out", required=True, help="output dataset folder (created; other splits kept)")
-    w.add_argument("--split", choices=["train", "val", "test"], help="split name (default: from the file)")
-    w.add_argument(
+    w.add_argument("--keep-invalid", action="store_true", help="keep faces flagged invalid in a bbx_gt file")
+    _add_convert_output_options(w)
+    w.set_defaults(func=_run_convert)
+    y = kinds.add_parser(
+        "yolo",
+        help="a YOLO box dataset (cls cx cy w h per line; ultralytics / Roboflow layout)",
+        description="Import YOLO box labels (images/… beside labels/…) as 15-number YOLO-face labels, "
+        "landmarks missing (YOLO-face and pose lines keep theirs), with the same per-reason report.",
+    )
+    y.add_argument("--images", required=True, help="images folder, e.g. train/images")
+    y.add_argument("--labels", help="labels folder (default: the path with its last 'images' → 'labels')")
+    y.add_argument(
+        "--face-classes", type=int, nargs="+", default=[0], help="class ids that are faces (default 0)"
+    )
+    y.add_argument(
+        "--keep-unlabelled", action="store_true",
+        help="keep images without a label file as background (default: skip them: their faces are unknown)",
+    )
+    _add_convert_output_options(y)
+    y.set_defaults(func=_run_convert)
+
+
+def _add_convert_output_options(p) -> None:
+    p.add_argument("--out", required=True, help="output dataset folder (created; other splits kept)")
+    p.add_argument("--split", choices=["train", "val", "test"], help="split name (default: from the file)")
+    p.add_argument(
         "--min-size", type=float, default=0.0, help="drop faces under this many px wide or high (default 0)"
     )
-    w.add_argument("--keep-invalid", action="store_true", help="keep faces flagged invalid in a bbx_gt file")
-    w.add_argument(
+    p.add_argument(
         "--keep-empty", action="store_true", help="keep images whose faces were all dropped, as background"
     )
-    w.add_argument(
+    p.add_argument(
         "--link",
         choices=["auto", "hardlink", "symlink", "copy"],
         default="auto",
         help="how images are placed (default auto: hardlink, else symlink, else copy)",
     )
-    w.add_argument("--no-progress", action="store_true", help="no progress bar")
-    w.set_defaults(func=_run_convert)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _run_convert(args) -> int:
     from faceyolo.data.convert import ConvertOptions, convert_widerface
+    from faceyolo.data.yolo import convert_yolo
 
     options = ConvertOptions(
         min_size=args.min_size,
-        drop_invalid=not args.keep_invalid,
+        drop_invalid=not getattr(args, "keep_invalid", False),
         keep_empty=args.keep_empty,
         link=args.link,
         split=args.split,
+        face_classes=tuple(getattr(args, "face_classes", (0,))),
     )
     progress = not args.no_progress
-    report = convert_widerface(args.images, args.annotations, args.out, options, progress=progress)
+    if args.dataset == "yolo":
+        report = convert_yolo(args.images, args.out, options, args.labels, args.keep_unlabelled, progress)
+    else:
+        report = convert_widerface(args.images, args.annotations, args.out, options, progress=progress)
     print(report.table())
     print(f"images placed by {report.link_mode}; report: {args.out}/convert_{report.split}_report.txt")
     return 0

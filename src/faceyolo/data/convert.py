@@ -1,6 +1,7 @@
-"""WIDER FACE annotations → a YOLO-face dataset folder (SPEC §1.3): filtering with reasons, linking, labels.
+"""Annotations → a YOLO-face dataset folder (SPEC §1.3): filtering with reasons, linking, labels.
 
-Output layout of `convert_widerface(images, annotations, out)`:
+`convert_widerface` reads WIDER FACE files, `convert_yolo` (data/yolo.py) YOLO box labels; both write through
+`convert_records`. Output layout:
     out/images/<split>/<event>/<name>.jpg   the original files, hard-linked (else symlinked, else copied)
     out/labels/<split>/<event>/<name>.txt   15 numbers per face: 0 cx cy w h x0 y0 ... x4 y4, normalised
     out/<split>.txt                         the converted images, one `./images/<split>/...` path a line
@@ -8,8 +9,9 @@ Output layout of `convert_widerface(images, annotations, out)`:
     out/convert_<split>_report.{txt,json}   every skipped image and dropped face, with its reason
 
 Faces are checked in this order and dropped for the first rule they break: malformed annotation line,
-zero/negative size (as annotated), invalid flag (bbx_gt only, `drop_invalid`), box outside the image (nothing
-left after clipping to the image), too small (clipped width or height < `min_size` px).
+class not a face class (labels with classes), zero/negative size (as annotated), invalid flag (bbx_gt only,
+`drop_invalid`), box outside the image (nothing left after clipping to the image), too small (clipped width
+or height < `min_size` px).
 
 Original behaviours deliberately fixed (SPEC §1.4-1.5, §8.17):
 * train2yolo clamps w and h as if they were x2 and y2; here boxes are clipped to the image as corners.
@@ -46,6 +48,7 @@ from faceyolo.geometry import xyxy_to_xywh
 FACE_MALFORMED = "malformed annotation line"
 FACE_ZERO_SIZE = "zero/negative size"
 FACE_INVALID = "invalid flag"
+FACE_OTHER_CLASS = "class is not a face class"
 FACE_OUTSIDE = "box outside the image"
 FACE_TOO_SMALL = "too small"
 FACE_OF_SKIPPED_IMAGE = "image skipped"
@@ -67,6 +70,7 @@ class ConvertOptions:
     keep_empty: keep images whose faces were all filtered out, as background images.
     link: "auto" (hardlink, else symlink, else copy), "hardlink", "symlink" or "copy".
     split: "train", "val" or "test"; None guesses it from the annotation file's name and folder.
+    face_classes: the class ids that are faces, in labels that carry classes (YOLO); others are dropped.
     """
 
     min_size: float = 0.0
@@ -74,6 +78,7 @@ class ConvertOptions:
     keep_empty: bool = False
     link: str = "auto"
     split: str | None = None
+    face_classes: tuple[int, ...] = (0,)
 
 
 @dataclass
@@ -134,9 +139,7 @@ def convert_widerface(
     `images_dir` (the test split). The report is also written to out/convert_<split>_report.{txt,json}.
     """
     options = options or ConvertOptions()
-    if options.link not in LINK_MODES:
-        raise FaceyoloError(f"link mode must be one of {LINK_MODES}, got {options.link!r}")
-    images_dir, out = Path(images_dir), Path(out_dir)
+    images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise FaceyoloError(f"{images_dir}: images folder not found")
     if annotations is None:
@@ -144,9 +147,29 @@ def convert_widerface(
     else:
         form, records = read_annotations(annotations)
     split = options.split or guess_split(annotations, form)
+    return convert_records(records, images_dir, out_dir, form, split, options, progress)
+
+
+def convert_records(
+    records: list[ImageAnnotation],
+    images_dir: Path,
+    out_dir: str | os.PathLike,
+    form: str,
+    split: str,
+    options: ConvertOptions,
+    progress: bool = True,
+) -> ConvertReport:
+    """Return the report of writing `records` (paths relative to `images_dir`) as split `split` of `out_dir`.
+
+    Every face is checked by the rules in the module docstring and every image is placed without re-encoding;
+    `form` names the annotation format in the report. Images of forms "folder" and "filelist" get no labels.
+    """
+    if options.link not in LINK_MODES:
+        raise FaceyoloError(f"link mode must be one of {LINK_MODES}, got {options.link!r}")
     if split not in SPLITS:
         raise FaceyoloError(f"split must be one of {SPLITS}, got {split!r}")
-    labelled = form in ("bbx_gt", "retinaface")
+    out = Path(out_dir)
+    labelled = form not in ("folder", "filelist")
     report = ConvertReport(split=split, form=form, out_dir=str(out), options=asdict(options))
     linker = _Linker(options.link)
     written: list[str] = []
@@ -201,7 +224,7 @@ def write_data_yaml(out_dir: str | os.PathLike) -> Path:
     if "test" in present:
         config["test"] = "test.txt"
     config.update(nc=1, names=["face"])
-    note = "# written by faceyolo convert widerface; paths are relative to this file\n"
+    note = "# written by faceyolo convert; paths are relative to this file\n"
     if len(labelled) == 1:
         note += "# one labelled split converted so far: train and val point at the same images\n"
     return atomic_write_text(out / "data.yaml", note + yaml.safe_dump(config, sort_keys=False))
@@ -238,16 +261,24 @@ def _convert_image(
     if record.path in seen:
         return _skip(record, IMAGE_DUPLICATE, f"{record.path}: already listed above", reasons, report)
     seen.add(record.path)
+    if record.problem:
+        return _skip(record, record.problem, f"{record.path}: {record.problem}", reasons, report)
     check = check_image(images_dir / record.path)
     if check.problem:
         return _skip(record, check.problem, check.detail, reasons, report)
     width, height = check.size
-    x, y, w, h = record.boxes_xywh.T
+    boxes_xywh, landmarks = record.boxes_xywh, record.landmarks
+    if record.normalised:
+        boxes_xywh = boxes_xywh * [width, height, width, height]
+        landmarks = np.where(record.visible[..., None], landmarks * [width, height], -1.0)
+    x, y, w, h = boxes_xywh.T
     boxes = np.column_stack(
         [np.maximum(x, 0), np.maximum(y, 0), np.minimum(x + w, width), np.minimum(y + h, height)]
     )
     clipped_w, clipped_h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    classes = np.zeros(record.num_faces, np.int64) if record.classes is None else record.classes
     rules = [
+        (FACE_OTHER_CLASS, ~np.isin(classes, options.face_classes)),
         (FACE_ZERO_SIZE, (w <= 0) | (h <= 0)),
         (FACE_INVALID, record.invalid if options.drop_invalid else np.zeros_like(record.invalid)),
         (FACE_OUTSIDE, (clipped_w <= 0) | (clipped_h <= 0)),
@@ -272,7 +303,7 @@ def _convert_image(
     boxes = boxes[keep]
     clipped = (boxes != np.column_stack([x, y, x + w, y + h])[keep]).any(axis=1)
     report.changed_faces[CHANGE_CLIPPED] += int(clipped.sum())
-    landmarks, visible = record.landmarks[keep], record.visible[keep]
+    landmarks, visible = landmarks[keep], record.visible[keep]
     outside = visible & (
         (landmarks < 0).any(axis=2) | (landmarks[..., 0] > width) | (landmarks[..., 1] > height)
     )

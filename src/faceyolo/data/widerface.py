@@ -42,6 +42,9 @@ class ImageAnnotation:
     invalid: (N,) bool, the bbx_gt `invalid` attribute (all False for the other forms).
     lines: (N,) int, the 1-based line of each face.
     malformed: (line, text) of face lines that could not be read.
+    classes: (N,) int class ids, or None for a face-only format (every face class 0).
+    normalised: boxes and landmarks are fractions of the image size (YOLO labels), not pixels.
+    problem: a reason the reader already knows to skip the whole image ("" when none).
     """
 
     path: str
@@ -52,6 +55,9 @@ class ImageAnnotation:
     invalid: np.ndarray
     lines: np.ndarray
     malformed: list[tuple[int, str]] = field(default_factory=list)
+    classes: np.ndarray | None = None
+    normalised: bool = False
+    problem: str = ""
 
     @property
     def num_faces(self) -> int:
@@ -121,7 +127,7 @@ def _parse_bbx_gt(lines: list[str], path: Path) -> list[ImageAnnotation]:
         if len(face_lines) < count:
             raise FaceyoloError(f"{path}:{n_lines}: file ends inside the faces of {name}")
         k += count
-        good_rows, good, malformed = _numeric_rows(face_lines, {_BBX_FIELDS})
+        good_rows, good, malformed = numeric_rows(face_lines, {_BBX_FIELDS})
         rows = np.array(good_rows, dtype=np.float64).reshape(-1, _BBX_FIELDS)
         n = len(rows)
         records.append(
@@ -161,7 +167,7 @@ def _retinaface_record(name: str, header: int, face_lines: list[tuple[int, str]]
     """Return the record of one `# name` block: boxes, and landmarks when the lines carry them."""
     lengths = {len(text.split()) for _, text in face_lines}
     accepted = {n for n in lengths if n == _RETINA_BOX_FIELDS or n >= _RETINA_LANDMARK_FIELDS}
-    rows, good, malformed = _numeric_rows(face_lines, accepted)
+    rows, good, malformed = numeric_rows(face_lines, accepted)
     boxes = np.array([row[:4] for row in rows], dtype=np.float64).reshape(-1, 4)
     landmarks = np.full((len(rows), 5, 2), -1.0)
     for j, row in enumerate(rows):
@@ -197,7 +203,7 @@ def _parse_filelist(lines: list[str], path: Path) -> list[ImageAnnotation]:
     ]
 
 
-def _numeric_rows(face_lines: list[tuple[int, str]], accepted_lengths: set[int]):
+def numeric_rows(face_lines: list[tuple[int, str]], accepted_lengths: set[int]):
     """Return (rows as float64 arrays, their line numbers, malformed (line, text)) of the given face lines.
 
     A line is malformed when its field count is not accepted or a field is not a finite number.
