@@ -16,6 +16,7 @@ from faceyolo.data.augment import (
     letterbox_sample,
     mosaic4,
     random_affine,
+    random_crop,
     warp_sample,
 )
 from faceyolo.errors import FaceyoloError
@@ -126,6 +127,22 @@ def test_mosaic_places_tile_pixels_with_their_faces():
         x1, y1, x2, y2 = box.astype(int)
         if x2 - x1 == 10 and y2 - y1 == 10:  # uncropped faces
             assert (mosaic.image[y1:y2, x1:x2] == 250).all()
+
+
+def test_random_crop_moves_faces_by_its_gain_and_offset():
+    image = np.zeros((80, 100, 3), np.uint8)
+    image[20:60, 10:40] = 200  # the face's pixels
+    sample = Sample.of(image, [[10, 20, 40, 60]], [EYES_NOSE_MOUTH], [[True] * 5], [0])
+    for seed in range(20):
+        crop = random_crop(sample, 64, np.random.default_rng(seed), scale=0.5)
+        assert crop.image.shape == (64, 64, 3)
+        if not len(crop.boxes):
+            continue
+        x1, y1, x2, y2 = crop.boxes[0].round().astype(int)
+        inner = crop.image[y1 + 2 : y2 - 2, x1 + 2 : x2 - 2]
+        assert inner.size == 0 or inner.mean() > 150  # the box still frames the face's pixels
+        gain = (crop.landmarks[0, 1, 0] - crop.landmarks[0, 0, 0]) / 20  # the eyes were 20 px apart
+        assert 0.5 - 1e-6 <= gain <= 1.5 + 1e-6
 
 
 def test_hsv_is_deterministic_under_a_seed_and_follows_the_value_gain():

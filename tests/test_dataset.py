@@ -169,6 +169,15 @@ def test_augmented_labels_stay_normalised_with_landmarks_inside_boxes(tmp_path):
                 assert ((visible >= low - 1e-4) & (visible <= high + 1e-4)).all()
 
 
+def test_crop_recipe_gives_square_items_of_the_crop_size(tmp_path):
+    images = write_tiny_dataset(tmp_path)
+    dataset = FaceDataset(images, img_size=128, augment=True, hyp={"mosaic": 0.0, "crop": 0.5}, stride=32)
+    for k in range(len(dataset)):
+        image, labels, _, shapes = dataset[(k, 0)]
+        assert image.shape == (3, 64, 64) and shapes is None
+        assert ((labels[:, 2:6] >= 0) & (labels[:, 2:6] <= 1)).all()
+
+
 def test_ram_and_disk_image_caches_give_the_same_items(tmp_path):
     images = write_tiny_dataset(tmp_path, count=3)
     plain = FaceDataset(images, img_size=64, augment=True, seed=1)

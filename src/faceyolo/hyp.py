@@ -40,6 +40,7 @@ HYP_SCRATCH: dict[str, float] = {
     "flipud": 0.0,  # up-down flip probability
     "fliplr": 0.5,  # left-right flip probability (with the eye and mouth-corner swap)
     "mosaic": 0.5,  # mosaic probability
+    "crop": 0.0,  # faceyolo: side of a square crop of each non-mosaic sample, fraction of img_size (0 = off)
     "mixup": 0.0,  # mixup probability (not implemented: must stay 0)
 }
 

@@ -224,6 +224,22 @@ def random_affine(
     return warp_sample(sample, matrix, out_hw, sc)
 
 
+def random_crop(sample: Sample, size: int, rng: np.random.Generator, scale: float = 0.5) -> Sample:
+    """Return a size × size crop of the sample rescaled by a gain drawn from [1 - scale, 1 + scale].
+
+    The RetinaFace/SCRFD recipe: faces keep about the size they have at test time (the sample is at long
+    side img_size), while a crop smaller than img_size costs a fraction of a whole image. The crop lies
+    anywhere over the rescaled image (padded where the image is smaller); faces cut by the crop follow the
+    `box_candidates` rules, as after any warp.
+    """
+    h, w = sample.image.shape[:2]
+    gain = rng.uniform(1 - scale, 1 + scale)
+    x0 = rng.uniform(*sorted((0.0, w * gain - size)))
+    y0 = rng.uniform(*sorted((0.0, h * gain - size)))
+    matrix = np.array([[gain, 0.0, -x0], [0.0, gain, -y0], [0.0, 0.0, 1.0]])
+    return warp_sample(sample, matrix, (size, size), gain)
+
+
 def box_candidates(
     before_xyxy: np.ndarray,
     after_xyxy: np.ndarray,

@@ -6,7 +6,7 @@ An item is `(image, labels, path, shapes)`:
   network input (H, W); a missing landmark is -1; batch_index is 0 until `collate_fn` fills it;
 * path: the image file, str;
 * shapes: `((h0, w0), ((ratio_h, ratio_w), (pad_w, pad_h)))` mapping input pixels back to the original image
-  (original = (input - pad) / ratio), or None for a mosaic sample, which has no single original.
+  (original = (input - pad) / ratio), or None for a mosaic or crop sample (hyp `crop`), which has none.
 
 Augmented items draw every random number from one Generator seeded with (seed, epoch, index), so a sample is
 the same in any worker and under any start method. Index the dataset with `(index, epoch)` (as the loader's
@@ -34,6 +34,7 @@ from faceyolo.data.augment import (
     letterbox_sample,
     mosaic4,
     random_affine,
+    random_crop,
     resize_long_side,
 )
 from faceyolo.data.config import image_files
@@ -103,6 +104,9 @@ class FaceDataset(Dataset):
             border = -(self.img_size // 2)
             sample = self._random_affine(sample, rng, (border, border))
             shapes = None
+        elif self.augment and hyp["crop"] > 0:
+            size = max(round(self.img_size * hyp["crop"] / self.stride), 1) * self.stride
+            sample, shapes = random_crop(self.load_sample(index), size, rng, hyp["scale"]), None
         else:
             sample = self.load_sample(index)
             h, w = sample.image.shape[:2]
