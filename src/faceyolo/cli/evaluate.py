@@ -34,7 +34,7 @@ def _add_eval(sub) -> None:
         "--scales", type=float, nargs="+", default=[1.0],
         help="input-size multipliers of --img-size, one pass each, merged with NMS (e.g. 0.5 1 1.5)",
     )
-    w.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available, else cpu)")
+    w.add_argument("--device", default="", help="cpu, cuda, cuda:N (default: cuda when available, else cpu)")
     w.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
     w.add_argument("--json", help="also write {easy, medium, hard, images} here (APs as fractions)")
     w.add_argument("--project", default="runs/eval", help="parent folder of the run (default runs/eval)")

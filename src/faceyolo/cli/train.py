@@ -86,7 +86,7 @@ def _add_val(sub) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="images per batch (default 32)")
     p.add_argument("--conf", type=float, default=0.001, help="score threshold (default 0.001)")
     p.add_argument("--iou", type=float, default=0.6, help="NMS IoU threshold (default 0.6)")
-    p.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available, else cpu)")
+    p.add_argument("--device", default="", help="cpu, cuda, cuda:N (default: cuda when available, else cpu)")
     p.add_argument("--workers", type=int, default=0, help="data loader worker processes (default 0)")
     p.add_argument("--plots", action="store_true", help="save PR, F1, P and R curves as PNG")
     p.add_argument("--project", default="runs/val", help="parent folder of the run (default runs/val)")

@@ -13,18 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faceyolo.errors import FaceyoloError
-
-IMAGE_EXTENSIONS = (".bmp", ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".dng", ".webp")
+from faceyolo.images import IMAGE_SUFFIXES, is_image_file
 
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _JPEG_NO_LENGTH = {0x01, 0xD0, 0xD1, 0xD2, 0xD3, 0xD4, 0xD5, 0xD6, 0xD7, 0xD8}
 _EXIF_ORIENTATION_TAG = 0x0112
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def is_image_file(path: str | os.PathLike) -> bool:
-    """Return True when the path's extension is one the loaders accept (case-insensitive)."""
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
@@ -173,7 +167,7 @@ def check_image(path: str | os.PathLike) -> ImageCheck:
     """
     path = Path(path)
     if not is_image_file(path):
-        return ImageCheck(None, "unsupported image type", f"{path}: extension not in {IMAGE_EXTENSIONS}")
+        return ImageCheck(None, "unsupported image type", f"{path}: extension not in {IMAGE_SUFFIXES}")
     try:
         with open(path, "rb") as f:
             size = _header_size(f, path)

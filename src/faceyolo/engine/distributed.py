@@ -9,7 +9,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from faceyolo.errors import FaceyoloError
+from faceyolo.devices import torch_device
 
 
 @dataclass(frozen=True)
@@ -45,17 +45,10 @@ def select_device(device: str, info: DistInfo) -> torch.device:
 
     '' picks CUDA when available. Under torchrun each process takes the GPU of its local rank.
     """
-    device = device.strip().lower()
-    if device == "cpu" or (device == "" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise FaceyoloError(f"--device {device}: CUDA is not available on this machine")
-    if info.distributed:
+    resolved = torch_device(device)
+    if info.distributed and resolved.type == "cuda":
         return torch.device("cuda", info.local_rank)
-    first = device.removeprefix("cuda:").split(",")[0] if device else "0"
-    if not first.isdigit() or int(first) >= torch.cuda.device_count():
-        raise FaceyoloError(f"--device {device}: no such CUDA device ({torch.cuda.device_count()} visible)")
-    return torch.device("cuda", int(first))
+    return resolved
 
 
 def init_process_group(info: DistInfo, device: torch.device) -> None:
