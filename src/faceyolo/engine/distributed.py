@@ -80,20 +80,16 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def broadcast_text(text: str, info: DistInfo) -> str:
-    """Return rank 0's `text` on every process (e.g. the run folder rank 0 created)."""
+def broadcast_from_main(value, info: DistInfo):
+    """Return rank 0's `value` on every process (e.g. the run folder rank 0 created).
+
+    As for gather_to_main, torch.distributed pickles `value` between the run's own processes only.
+    """
     if not info.distributed:
-        return text
-    data = torch.tensor(list(text.encode("utf-8")), dtype=torch.uint8)
-    size = torch.tensor([len(data)], dtype=torch.int64)
-    backend_device = "cuda" if dist.get_backend() == "nccl" else "cpu"
-    size = size.to(backend_device)
-    dist.broadcast(size, src=0)
-    buffer = torch.zeros(int(size.item()), dtype=torch.uint8, device=backend_device)
-    if info.is_main:
-        buffer.copy_(data)
-    dist.broadcast(buffer, src=0)
-    return bytes(buffer.cpu().tolist()).decode("utf-8")
+        return value
+    holder = [value if info.is_main else None]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
 
 
 def gather_to_main(value, info: DistInfo) -> list:
