@@ -15,7 +15,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from tqdm import tqdm
@@ -28,6 +27,7 @@ from faceyolo.data.teachers import Teacher, TeacherDetections
 from faceyolo.errors import FaceyoloError
 from faceyolo.files import atomic_write_json, atomic_write_text
 from faceyolo.geometry import box_iou, xywh_to_xyxy
+from faceyolo.images import read_image
 
 REPORT_NAME = "annotate_report.json"
 # Face height bands (pixels of the original image) of the per-size landmark shares in the report.
@@ -178,14 +178,6 @@ def dataset_images(data: str | Path, unlabelled: bool = False) -> tuple[list[Pat
     return [p for p in images if unlabelled or label_path(p).is_file()], report_dir
 
 
-def _read_image(path: Path) -> np.ndarray:
-    """Return the image as BGR (H, W, 3) uint8 with EXIF orientation applied, or raise FaceyoloError."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FaceyoloError(f"{path}: cannot decode image ({path.stat().st_size} bytes)")
-    return image
-
-
 def _write_labels(labels_file: Path, labels: np.ndarray, width: int, height: int) -> None:
     """Write normalised label rows (n, 15) as a label file, atomically."""
     scale = np.array([width, height], np.float64)
@@ -217,7 +209,7 @@ def annotate_image(
         counts = FillCounts(faces=len(labels), had_landmarks=len(labels))
         counts.count_bands(labels, _image_height(image_path, labels))
         return counts
-    image = _read_image(image_path)
+    image = read_image(image_path)
     width, height = image.shape[1], image.shape[0]
     if label_boxes:
         filled, counts = teacher_labels((width, height), teacher(image))

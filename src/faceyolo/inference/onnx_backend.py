@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from faceyolo.devices import parse_device
 from faceyolo.errors import FaceyoloError
-from faceyolo.export.onnx_metadata import decode_metadata
 from faceyolo.geometry import PAD_VALUE
+from faceyolo.inference.onnx_metadata import decode_metadata
 
 DEFAULT_THREADS = 2
 DETECTION_COLUMNS = 16  # [x1, y1, x2, y2, score, 10 landmarks, cls]
@@ -29,16 +30,14 @@ def _providers(device: str) -> list:
     """Return the ONNX Runtime execution providers for "cpu", "cuda", "cuda:N" or a bare GPU index."""
     import onnxruntime as ort
 
-    text = str(device).strip().lower()
-    if text == "cpu":
+    parsed = parse_device(device)
+    has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+    if parsed.kind == "cpu" or (parsed.kind == "auto" and not has_cuda):
         return ["CPUExecutionProvider"]
-    index = text.removeprefix("cuda").lstrip(":") or "0"
-    if not index.isdigit():
-        raise FaceyoloError(f"unknown device {device!r}: use cpu, cuda, cuda:N or a GPU index")
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
+    if not has_cuda:
         raise FaceyoloError(f"device {device!r} requested but this onnxruntime has no CUDA provider; "
                             "use --device cpu or install onnxruntime-gpu")
-    return [("CUDAExecutionProvider", {"device_id": int(index)}), "CPUExecutionProvider"]
+    return [("CUDAExecutionProvider", {"device_id": parsed.index}), "CPUExecutionProvider"]
 
 
 def _fixed(dim) -> int | None:
