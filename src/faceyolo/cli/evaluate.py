@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from faceyolo.cli.parsing import command_group
+from faceyolo.cli.parsing import command_group, needs_train_extra
 
 
 def _add_eval(sub) -> None:
@@ -43,6 +43,7 @@ def _add_eval(sub) -> None:
     w.set_defaults(func=_run_eval_widerface)
 
 
+@needs_train_extra
 def _run_eval_widerface(args) -> int:
     from faceyolo.eval.widerface_task import run_widerface_eval
 

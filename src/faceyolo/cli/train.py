@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from faceyolo.cli.parsing import needs_train_extra
+
 
 def _add_train(sub) -> None:
     p = sub.add_parser(
@@ -52,6 +54,7 @@ def _add_train(sub) -> None:
     p.set_defaults(func=_run_train)
 
 
+@needs_train_extra
 def _run_train(args) -> int:
     from faceyolo.engine.train_config import TrainConfig
     from faceyolo.engine.trainer import train
@@ -95,6 +98,7 @@ def _add_val(sub) -> None:
     p.set_defaults(func=_run_val)
 
 
+@needs_train_extra
 def _run_val(args) -> int:
     from faceyolo.engine.validator import validate_weights
 

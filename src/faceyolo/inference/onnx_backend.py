@@ -1,8 +1,8 @@
 """The PyTorch-free backend of FaceDetector: an ONNX Runtime session mapping input batches to decoded rows.
 
 Imports only NumPy and onnxruntime (never torch), so `FaceDetector.from_file("model.onnx")` and
-`faceyolo detect --weights model.onnx` run with the `faceyolo[onnx]` extra alone. The detector does the rest
-(letterbox, NMS, mapping back) with its own NumPy code, exactly as for the torch backend.
+`faceyolo detect --weights model.onnx` run in the lean install (no `[train]` extra). The detector does
+the rest (letterbox, NMS, mapping back) with its own NumPy code, exactly as for the torch backend.
 
 Accepted models: faceyolo exports with decoded output (`pred`) or NMS in the graph (`--nms`), and any ONNX
 model with one (B, 3, H, W) input and one (B, N, 15 + nc) decoded output (e.g. the original export.py's).
@@ -132,10 +132,8 @@ class OnnxBackend:
 
 def create_session(path: str | os.PathLike, device: str = "cpu", threads: int = DEFAULT_THREADS):
     """Return an onnxruntime InferenceSession for `path`: `threads` intra-op threads, all optimisations."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise FaceyoloError("ONNX models need onnxruntime: pip install 'faceyolo[onnx]'") from None
+    import onnxruntime as ort
+
     path = Path(path)
     if not path.is_file():
         raise FaceyoloError(f"{path}: no such ONNX file")
