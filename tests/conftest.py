@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+# FACEYOLO_SHARED points elsewhere (e.g. a missing folder, to run the suite as a clone without ../shared would).
+SHARED = Path(os.environ.get("FACEYOLO_SHARED") or REPO.parent / "shared")
 
 
 @pytest.fixture(scope="session")
