@@ -106,6 +106,18 @@ def face_scenes(face_photo: Path, photo_face_box: np.ndarray):
     return lambda widths, seed, height=320: face_scene(photo, photo_face_box, widths, seed, height)
 
 
+@pytest.fixture(scope="session")
+def scene_files(face_scenes, tmp_path_factory) -> dict[str, Path]:
+    """Return {name: path} of four scenes on disk: "single" (1 face), "pair" (2), "trio" (3), "crowd" (7)."""
+    widths = {"single": (140,), "pair": (96, 64), "trio": (48, 30, 20), "crowd": (40, 32, 26, 20, 16, 12, 10)}
+    folder = tmp_path_factory.mktemp("scenes")
+    paths = {}
+    for seed, (name, faces) in enumerate(widths.items()):
+        paths[name] = folder / f"{name}.jpg"
+        cv2.imwrite(str(paths[name]), face_scenes(faces, seed=100 + seed)[0])
+    return paths
+
+
 # --- an official-style checkpoint without ../shared ---
 
 
