@@ -241,3 +241,31 @@ def write_wider_tree(root: Path, scenes) -> SyntheticWider:
 def synthetic_wider(face_scenes, tmp_path_factory) -> SyntheticWider:
     """Return a nine-image WIDER FACE val tree in three events, 1-4 portrait faces per image (10-120 px)."""
     return write_wider_tree(tmp_path_factory.mktemp("synthetic_wider"), face_scenes)
+
+
+MISSED_BELOW = 15  # the synthetic predictions miss every face narrower than this (px)
+
+
+def write_wider_predictions(wider: SyntheticWider, folder: Path, seed: int = 0) -> Path:
+    """Return `folder` holding one WIDER result file per val image: each face at least MISSED_BELOW px wide
+    found with a few pixels of jitter and a score by size (bigger faces score higher), plus two low-scored
+    false positives, sorted by descending score as the original writes them."""
+    rng = np.random.default_rng(seed)
+    for (event, name), faces in wider.faces.items():
+        faces = faces[faces[:, 2] >= MISSED_BELOW]
+        jitter = rng.normal(0, 1, faces.shape) * np.maximum(1, faces[:, 2:3] / 20)
+        found = np.c_[faces + jitter, 0.5 + 0.49 * np.minimum(faces[:, 2], 100) / 100]
+        false = np.c_[rng.uniform(0, 200, (2, 2)), rng.uniform(10, 40, (2, 2)), rng.uniform(0.05, 0.3, 2)]
+        rows = np.concatenate([found, false])
+        rows = rows[np.argsort(-rows[:, 4], kind="stable")]
+        path = folder / event / f"{name}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = "".join(f"{x:.1f} {y:.1f} {w:.1f} {h:.1f} {s:.3f}\n" for x, y, w, h, s in rows)
+        path.write_text(f"{name}\n{len(rows)}\n{body}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def synthetic_predictions(synthetic_wider: SyntheticWider, tmp_path_factory) -> Path:
+    """Return a complete WIDER prediction folder (<event>/<name>.txt) for the synthetic val tree."""
+    return write_wider_predictions(synthetic_wider, tmp_path_factory.mktemp("synthetic_predictions"))
