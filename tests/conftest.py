@@ -57,10 +57,10 @@ def face_photo() -> Path:
 @pytest.fixture(scope="session")
 def default_model():
     """Return the packaged default yolov5n-0.5 (trained by faceyolo): real weights that find faces."""
-    from faceyolo.inference.detector import DEFAULT_WEIGHTS
+    from faceyolo.inference.detector import DEFAULT_SAFETENSORS
     from faceyolo.weights import load_model
 
-    return load_model(DEFAULT_WEIGHTS)
+    return load_model(DEFAULT_SAFETENSORS)
 
 
 @pytest.fixture(scope="session")
