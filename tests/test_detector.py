@@ -35,6 +35,12 @@ def widerface_detector(official_pt) -> FaceDetector:
 
 
 @pytest.fixture(scope="module")
+def default_detector(default_model) -> FaceDetector:
+    """The packaged default model with the test_widerface.py settings: conf 0.02, IoU 0.5, 640, no cap."""
+    return FaceDetector.from_model(default_model, conf=0.02, iou=0.5, img_size=640, max_det=None)
+
+
+@pytest.fixture(scope="module")
 def random_detector() -> FaceDetector:
     """A freshly initialised yolov5n-0.5 (no shared data needed), everything above conf 0.01 kept."""
     from faceyolo.models.build import build_model
@@ -91,30 +97,30 @@ def test_stored_bgr_input_reproduces_detect_face_pipeline(shared, widerface_dete
     assert np.abs(dets.numpy()[:, :15] - expected[:, :15]).max() < 2e-3
 
 
-def test_batched_call_equals_one_call_per_image(shared, widerface_detector):
-    zidane = cv2.imread(str(reference_image_path(shared, "zidane")))
+def test_batched_call_equals_one_call_per_image(scene_files, default_detector):
+    pair = cv2.imread(str(scene_files["pair"]))
     images = [
-        zidane,
-        cv2.imread(str(reference_image_path(shared, "bus"))),
-        cv2.resize(zidane, (640, 360)),  # same letterboxed shape as zidane: batched together
-        zidane[100:500, 300:1000].copy(),
+        pair,
+        cv2.imread(str(scene_files["crowd"])),
+        cv2.resize(pair, (pair.shape[1] // 2, pair.shape[0] // 2)),  # same letterboxed shape: one batch
+        pair[40:300, 20:400].copy(),
     ]
-    batched = widerface_detector(images)
+    batched = default_detector(images)
     assert len(batched) == len(images)
     for image, faces in zip(images, batched, strict=True):
-        single = widerface_detector(image)
+        single = default_detector(image)
         assert len(faces) == len(single) > 0
         for got, want in zip(_arrays(faces), _arrays(single), strict=True):
             assert np.abs(got - want).max() < 1e-3
 
 
-def test_bgr_rgb_pil_and_path_inputs_give_the_same_faces(shared, widerface_detector):
+def test_bgr_rgb_pil_and_path_inputs_give_the_same_faces(scene_files, default_detector):
     from PIL import Image
 
-    path = reference_image_path(shared, "zidane")
+    path = scene_files["trio"]
     bgr = cv2.imread(str(path))
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    detect = widerface_detector
+    detect = default_detector
     expected = _arrays(detect(bgr))
     assert len(expected[0]) > 0
     for faces in (detect(rgb, rgb=True), detect(Image.fromarray(rgb)), detect(path), detect([path])[0]):
@@ -161,9 +167,9 @@ def test_from_file_explains_unusable_weights(tmp_path):
         FaceDetector.from_file(odd)
 
 
-def test_aligned_chip_is_112_square_with_eyes_on_the_template(shared, widerface_detector):
-    image = cv2.imread(str(reference_image_path(shared, "zidane")))
-    face = widerface_detector(image)[0]
+def test_aligned_chip_is_112_square_with_eyes_on_the_template(scene_files, default_detector):
+    image = cv2.imread(str(scene_files["pair"]))
+    face = default_detector(image)[0]
     chip = align_face(image, face.landmarks)
     assert chip.shape == (112, 112, 3)
     matrix = alignment_matrix(face.landmarks)
