@@ -59,6 +59,23 @@ def test_state_dict_layout_params_strides_and_anchors_match_original(shared, var
     assert torch.equal(detect.anchors, grid_units)
 
 
+@pytest.mark.parametrize("variant", variant_names())
+def test_levels_strides_anchors_and_output_rows_agree(variant):
+    """The synthetic twin of the layout test: what each variant's Detect head says about itself holds."""
+    model = build_model(variant).eval()
+    detect = model.detect
+    strides = detect.stride.tolist()
+    assert strides == [8.0 * 2**k for k in range(detect.nl)]
+    anchors_px = detect.anchor_grid.view(detect.nl, -1, 2)
+    assert torch.equal(detect.anchors * detect.stride.view(-1, 1, 1), anchors_px)
+    areas = anchors_px.prod(-1).mean(-1)
+    assert (areas.diff() > 0).all()  # larger anchors on coarser levels
+    with torch.no_grad():
+        decoded, raw = model(torch.rand(1, 3, 128, 192))
+    assert [level.shape[2:4] for level in raw] == [(128 // s, 192 // s) for s in map(int, strides)]
+    assert decoded.shape == (1, detect.na * sum(128 * 192 // int(s) ** 2 for s in strides), detect.no)
+
+
 def test_build_under_seed_0_reproduces_the_original_initial_state(shared):
     expected = np.load(shared / "reference" / "loss" / "caseC_model_state_dict.npz")
     torch.manual_seed(0)
