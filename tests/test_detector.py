@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from faceyolo.errors import FaceyoloError
-from faceyolo.geometry import box_iou
+from faceyolo.geometry import box_iou, letterbox
 from faceyolo.inference.align import ARCFACE_TEMPLATE, align_face, alignment_matrix
 from faceyolo.inference.detector import FaceDetector
 from faceyolo.inference.face import faces_from_detections
@@ -95,6 +95,46 @@ def test_stored_bgr_input_reproduces_detect_face_pipeline(shared, widerface_dete
     expected = npz["nms_out"]
     assert dets.shape == expected.shape
     assert np.abs(dets.numpy()[:, :15] - expected[:, :15]).max() < 2e-3
+
+
+def _network_input(image_bgr: np.ndarray) -> np.ndarray:
+    """Return the detector's network input for a BGR image: RGB letterboxed to 640, (1, 3, H, W) in [0, 1]."""
+    boxed = letterbox(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB), 640)[0]
+    return boxed.transpose(2, 0, 1)[None].astype(np.float32) / 255
+
+
+@pytest.mark.parametrize("item", range(5))
+def test_decoded_rows_equal_the_unfused_model_on_face_scenes(
+    synthetic_wider, default_model, default_detector, item
+):
+    """The synthetic twin of the reference decode test: the backend's fused model against the plain one."""
+    path = synthetic_wider.images / f"{synthetic_wider.image_list[item]}.jpg"
+    images = _network_input(cv2.imread(str(path)))
+    decoded = default_detector.backend(images)[0].numpy()
+    with torch.no_grad():
+        expected = default_model.eval()(torch.from_numpy(images))[0][0].numpy()
+    assert decoded.shape == expected.shape
+    error = np.abs(decoded - expected) / np.maximum(1, np.abs(expected))  # pixels: relative
+    candidates = expected[:, 4] > 0.02  # fusing moves background rows more (up to ~3e-4), never faces
+    assert candidates.sum() >= len(synthetic_wider.faces[tuple(synthetic_wider.image_list[item].split("/"))])
+    assert error[candidates].max() < 1e-4 and error.max() < 1e-3
+    assert np.abs(decoded[:, 4] - expected[:, 4]).max() < 1e-4
+
+
+@pytest.mark.parametrize("item", range(5))
+def test_detector_equals_letterbox_nms_and_mapping_back_on_face_scenes(
+    synthetic_wider, default_detector, item
+):
+    """The synthetic twin of the reference pipeline test: the detector is its documented steps, composed."""
+    event, name = synthetic_wider.image_list[item].split("/")
+    image = cv2.imread(str(synthetic_wider.images / event / f"{name}.jpg"))
+    images = _network_input(image)
+    (rows,) = nms_faces(default_detector.backend(images), 0.02, 0.5)
+    expected = faces_from_detections(rows.numpy(), images.shape[2:], image.shape[:2])
+    faces = default_detector(image)
+    assert len(faces) == len(expected) >= len(synthetic_wider.faces[(event, name)])
+    for got, want in zip(_arrays(faces), _arrays(expected), strict=True):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
 
 
 def test_batched_call_equals_one_call_per_image(scene_files, default_detector):

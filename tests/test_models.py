@@ -213,8 +213,8 @@ def test_info_cli_prints_table_and_summary_line(capsys):
     assert "Model Summary:" in out and "447456 parameters" in out and "GFLOPs@640" in out
 
 
-def test_info_cli_reads_official_weights(yolov5_face_pt, capsys):
-    assert main(["info", "--model", str(yolov5_face_pt)]) == 0
+def test_info_cli_reads_official_format_weights(official_style_pt, capsys):
+    assert main(["info", "--model", str(official_style_pt)]) == 0
     assert "447456 parameters" in capsys.readouterr().out
 
 

@@ -237,12 +237,12 @@ def test_official_model_runs_and_matches_reference_decode(shared, official_pt):
     np.testing.assert_allclose(decoded[0].numpy(), raw["pred"], atol=1e-3)
 
 
-def test_checkpoint_with_another_zip_root_folder_loads(yolov5_face_pt, tmp_path):
+def test_checkpoint_with_another_zip_root_folder_loads(official_style_pt, tmp_path):
     renamed = tmp_path / "renamed.pt"
-    with zipfile.ZipFile(yolov5_face_pt) as src, zipfile.ZipFile(renamed, "w") as dst:
+    with zipfile.ZipFile(official_style_pt) as src, zipfile.ZipFile(renamed, "w") as dst:
         for name in src.namelist():
             dst.writestr("yolov5n-0.5/" + name.split("/", 1)[1], src.read(name))
-    original = read_official_checkpoint(yolov5_face_pt).state_dict
+    original = read_official_checkpoint(official_style_pt).state_dict
     assert list(read_official_checkpoint(renamed).state_dict) == list(original)
 
 
@@ -259,8 +259,8 @@ def test_malicious_checkpoint_is_refused_without_running(tmp_path, global_name):
     assert not marker.exists()
 
 
-def test_checkpoint_with_a_cut_pickle_is_a_faceyolo_error(yolov5_face_pt, tmp_path):
-    with zipfile.ZipFile(yolov5_face_pt) as archive:
+def test_checkpoint_with_a_cut_pickle_is_a_faceyolo_error(official_style_pt, tmp_path):
+    with zipfile.ZipFile(official_style_pt) as archive:
         pickled = archive.read(next(n for n in archive.namelist() if n.endswith("/data.pkl")))
     path = _write_torch_zip(tmp_path / "cut.pt", pickled[: len(pickled) // 3])
     with pytest.raises(FaceyoloError, match="corrupt checkpoint") as err:
