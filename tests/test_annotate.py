@@ -23,13 +23,9 @@ from faceyolo.errors import FaceyoloError
 
 MISSING = " -1" * 10
 
-# Val-sample images with a few large faces each (WIDER FACE, read from ../shared, never copied).
-REAL_IMAGES = [
-    "12--Group/12_Group_Team_Organized_Group_12_Group_Team_Organized_Group_12_50.jpg",
-    "13--Interview/13_Interview_Interview_Sequences_13_35.jpg",
-    "20--Family_Group/20_Family_Group_Family_Group_20_648.jpg",
-    "9--Press_Conference/9_Press_Conference_Press_Conference_9_214.jpg",
-]
+# Synthetic val images (conftest) with two faces of at least 40 px each.
+LARGE_FACE_IMAGES = ["0--Parade/0_Parade_Parade_0_1.jpg", "12--Group/12_Group_Group_12_3.jpg",
+                     "7--Cheering/7_Cheering_Cheering_7_7.jpg"]
 
 
 def _label_line(box_xyxy, width: int, height: int, landmarks: str = MISSING) -> str:
@@ -189,31 +185,28 @@ def test_cli_reports_an_unknown_teacher(tmp_path, capsys):
     assert "nope.safetensors" in capsys.readouterr().err
 
 
-def _real_dataset(shared: Path, root: Path, names: list[str]) -> tuple[Path, dict[str, np.ndarray]]:
-    """Return a labels folder of val-sample images (symlinked), WIDER boxes, no landmarks; and the boxes."""
-    gt_lines = (shared / "data/widerface/wider_face_split/wider_face_val_bbx_gt.txt").read_text().splitlines()
+def _faces_dataset(wider, root: Path, names: list[str]) -> tuple[Path, dict[str, np.ndarray]]:
+    """Return a labels folder of synthetic val images (symlinked) with box-only labels; and the boxes."""
     boxes = {}
     for name in names:
-        at = gt_lines.index(name)
-        count = int(gt_lines[at + 1])
-        xywh = np.array([[float(v) for v in line.split()[:4]] for line in gt_lines[at + 2 : at + 2 + count]])
+        event, stem = name.split("/")
+        xywh = wider.faces[(event, Path(stem).stem)].astype(np.float64)
         boxes[name] = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-        source = shared / "data/widerface/val_sample/images" / name
         image = root / "images" / name
         image.parent.mkdir(parents=True, exist_ok=True)
-        image.symlink_to(source)
-        height, width = cv2.imread(str(source)).shape[:2]
+        image.symlink_to(wider.images / name)
+        height, width = cv2.imread(str(image)).shape[:2]
         label = (root / "labels" / name).with_suffix(".txt")
         label.parent.mkdir(parents=True, exist_ok=True)
         label.write_text("".join(_label_line(b, width, height) + "\n" for b in boxes[name]))
     return root / "labels", boxes
 
 
-def _assert_large_faces_filled_inside_boxes(shared: Path, labels: Path, boxes: dict[str, np.ndarray]) -> None:
+def _assert_large_faces_filled_inside_boxes(labels: Path, boxes: dict[str, np.ndarray]) -> None:
     """Assert most large faces got landmarks, each inside its box (a few px slack) and in L0..L4 order."""
     large = filled_large = 0
     for name in boxes:
-        height, width = cv2.imread(str(shared / "data/widerface/val_sample/images" / name)).shape[:2]
+        height, width = cv2.imread(str(labels.parent / "images" / name)).shape[:2]
         rows = _rows((labels / name).with_suffix(".txt"))
         for box, row in zip(boxes[name], rows, strict=True):
             is_large = min(box[2] - box[0], box[3] - box[1]) >= 40
@@ -230,27 +223,27 @@ def _assert_large_faces_filled_inside_boxes(shared: Path, labels: Path, boxes: d
 
 
 @pytest.mark.parametrize("teacher", ["retinaface", "centerface", "yunet"])
-def test_each_mit_teacher_fills_large_real_faces_with_landmarks_inside_their_boxes(
-    shared, tmp_path, capsys, teacher
+def test_each_mit_teacher_fills_large_faces_with_landmarks_inside_their_boxes(
+    synthetic_wider, tmp_path, capsys, teacher
 ):
     try:
         load_teacher(teacher)
     except FaceyoloError as err:
         pytest.skip(str(err))
-    labels, boxes = _real_dataset(shared, tmp_path, REAL_IMAGES)
+    labels, boxes = _faces_dataset(synthetic_wider, tmp_path, LARGE_FACE_IMAGES)
     assert main(["annotate", "--data", str(labels), "--teacher", teacher]) == 0
     out = capsys.readouterr().out
     assert "filled" in out and ">=128 px" in out
-    _assert_large_faces_filled_inside_boxes(shared, labels, boxes)
+    _assert_large_faces_filled_inside_boxes(labels, boxes)
 
 
-def test_any_faceyolo_weights_file_can_teach(shared, official_pt, tmp_path, capsys):
-    labels, boxes = _real_dataset(shared, tmp_path, REAL_IMAGES[::2])
-    assert main(["annotate", "--data", str(labels), "--teacher", str(official_pt)]) == 0
-    assert "GPL" in capsys.readouterr().err
-    _assert_large_faces_filled_inside_boxes(shared, labels, boxes)
+def test_any_faceyolo_weights_file_can_teach(synthetic_wider, official_style_pt, tmp_path, capsys):
+    labels, boxes = _faces_dataset(synthetic_wider, tmp_path, LARGE_FACE_IMAGES[::2])
+    assert main(["annotate", "--data", str(labels), "--teacher", str(official_style_pt)]) == 0
+    assert "GPL" in capsys.readouterr().err  # any .pt may be the official weights
+    _assert_large_faces_filled_inside_boxes(labels, boxes)
     report = json.loads((tmp_path / REPORT_NAME).read_text())
-    assert report["teacher"] == str(official_pt) and report["filled"] > 0
+    assert report["teacher"] == str(official_style_pt) and report["filled"] > 0
 
 
 def test_data_yaml_annotates_its_images_once_and_reports_beside_it(tmp_path):

@@ -181,11 +181,24 @@ def test_crop_recipe_gives_square_items_of_the_crop_size(tmp_path):
 def test_ram_and_disk_image_caches_give_the_same_items(tmp_path):
     images = write_tiny_dataset(tmp_path, count=3)
     plain = FaceDataset(images, img_size=64, augment=True, seed=1)
-    for cache in ("ram", "disk"):
-        cached = FaceDataset(images, img_size=64, augment=True, seed=1, cache=cache)
+    cached = {cache: FaceDataset(images, img_size=64, augment=True, seed=1, cache=cache)
+              for cache in ("ram", "disk")}
+    for dataset in cached.values():
         for k in range(3):
-            assert torch.equal(plain[k][0], cached[k][0]) and torch.equal(cached[k][0], cached[k][0])
+            assert torch.equal(plain[k][0], dataset[k][0])
     assert len(list((tmp_path / "labels").glob("train.images64/*.npy"))) == 3
+    # Change a source image (and its mtime): RAM keeps serving the pixels it holds; the disk copy's name
+    # follows the file's size and mtime, so the disk cache re-reads the changed image.
+    before = {cache: FaceDataset(images, img_size=64, cache=cache) for cache in (None, "ram", "disk")}
+    original = before[None][0][0]
+    source = Path(before[None].image_files[0])
+    mtime = source.stat().st_mtime_ns
+    cv2.imwrite(str(source), 255 - cv2.imread(str(source)))
+    os.utime(source, ns=(mtime + 10**9, mtime + 10**9))
+    changed = before[None][0][0]
+    assert not torch.equal(changed, original)
+    assert torch.equal(before["ram"][0][0], original)
+    assert torch.equal(before["disk"][0][0], changed)
 
 
 def test_dataset_without_usable_images_is_a_clear_error(tmp_path):

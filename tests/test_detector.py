@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from faceyolo.errors import FaceyoloError
-from faceyolo.geometry import box_iou
+from faceyolo.geometry import box_iou, letterbox
 from faceyolo.inference.align import ARCFACE_TEMPLATE, align_face, alignment_matrix
 from faceyolo.inference.detector import FaceDetector
 from faceyolo.inference.face import faces_from_detections
@@ -32,6 +32,12 @@ def reference_image_path(shared: Path, name: str) -> Path:
 def widerface_detector(official_pt) -> FaceDetector:
     """The test_widerface.py settings: conf 0.02, IoU 0.5, 640, no cap."""
     return FaceDetector.from_file(official_pt, conf=0.02, iou=0.5, img_size=640, max_det=None)
+
+
+@pytest.fixture(scope="module")
+def default_detector(default_model) -> FaceDetector:
+    """The packaged default model with the test_widerface.py settings: conf 0.02, IoU 0.5, 640, no cap."""
+    return FaceDetector.from_model(default_model, conf=0.02, iou=0.5, img_size=640, max_det=None)
 
 
 @pytest.fixture(scope="module")
@@ -91,30 +97,70 @@ def test_stored_bgr_input_reproduces_detect_face_pipeline(shared, widerface_dete
     assert np.abs(dets.numpy()[:, :15] - expected[:, :15]).max() < 2e-3
 
 
-def test_batched_call_equals_one_call_per_image(shared, widerface_detector):
-    zidane = cv2.imread(str(reference_image_path(shared, "zidane")))
+def _network_input(image_bgr: np.ndarray) -> np.ndarray:
+    """Return the detector's network input for a BGR image: RGB letterboxed to 640, (1, 3, H, W) in [0, 1]."""
+    boxed = letterbox(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB), 640)[0]
+    return boxed.transpose(2, 0, 1)[None].astype(np.float32) / 255
+
+
+@pytest.mark.parametrize("item", range(5))
+def test_decoded_rows_equal_the_unfused_model_on_face_scenes(
+    synthetic_wider, default_model, default_detector, item
+):
+    """The synthetic twin of the reference decode test: the backend's fused model against the plain one."""
+    path = synthetic_wider.images / f"{synthetic_wider.image_list[item]}.jpg"
+    images = _network_input(cv2.imread(str(path)))
+    decoded = default_detector.backend(images)[0].numpy()
+    with torch.no_grad():
+        expected = default_model.eval()(torch.from_numpy(images))[0][0].numpy()
+    assert decoded.shape == expected.shape
+    error = np.abs(decoded - expected) / np.maximum(1, np.abs(expected))  # pixels: relative
+    candidates = expected[:, 4] > 0.02  # fusing moves background rows more (up to ~3e-4), never faces
+    assert candidates.sum() >= len(synthetic_wider.faces[tuple(synthetic_wider.image_list[item].split("/"))])
+    assert error[candidates].max() < 1e-4 and error.max() < 1e-3
+    assert np.abs(decoded[:, 4] - expected[:, 4]).max() < 1e-4
+
+
+@pytest.mark.parametrize("item", range(5))
+def test_detector_equals_letterbox_nms_and_mapping_back_on_face_scenes(
+    synthetic_wider, default_detector, item
+):
+    """The synthetic twin of the reference pipeline test: the detector is its documented steps, composed."""
+    event, name = synthetic_wider.image_list[item].split("/")
+    image = cv2.imread(str(synthetic_wider.images / event / f"{name}.jpg"))
+    images = _network_input(image)
+    (rows,) = nms_faces(default_detector.backend(images), 0.02, 0.5)
+    expected = faces_from_detections(rows.numpy(), images.shape[2:], image.shape[:2])
+    faces = default_detector(image)
+    assert len(faces) == len(expected) >= len(synthetic_wider.faces[(event, name)])
+    for got, want in zip(_arrays(faces), _arrays(expected), strict=True):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
+
+
+def test_batched_call_equals_one_call_per_image(scene_files, default_detector):
+    pair = cv2.imread(str(scene_files["pair"]))
     images = [
-        zidane,
-        cv2.imread(str(reference_image_path(shared, "bus"))),
-        cv2.resize(zidane, (640, 360)),  # same letterboxed shape as zidane: batched together
-        zidane[100:500, 300:1000].copy(),
+        pair,
+        cv2.imread(str(scene_files["crowd"])),
+        cv2.resize(pair, (pair.shape[1] // 2, pair.shape[0] // 2)),  # same letterboxed shape: one batch
+        pair[40:300, 20:400].copy(),
     ]
-    batched = widerface_detector(images)
+    batched = default_detector(images)
     assert len(batched) == len(images)
     for image, faces in zip(images, batched, strict=True):
-        single = widerface_detector(image)
+        single = default_detector(image)
         assert len(faces) == len(single) > 0
         for got, want in zip(_arrays(faces), _arrays(single), strict=True):
             assert np.abs(got - want).max() < 1e-3
 
 
-def test_bgr_rgb_pil_and_path_inputs_give_the_same_faces(shared, widerface_detector):
+def test_bgr_rgb_pil_and_path_inputs_give_the_same_faces(scene_files, default_detector):
     from PIL import Image
 
-    path = reference_image_path(shared, "zidane")
+    path = scene_files["trio"]
     bgr = cv2.imread(str(path))
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    detect = widerface_detector
+    detect = default_detector
     expected = _arrays(detect(bgr))
     assert len(expected[0]) > 0
     for faces in (detect(rgb, rgb=True), detect(Image.fromarray(rgb)), detect(path), detect([path])[0]):
@@ -161,9 +207,9 @@ def test_from_file_explains_unusable_weights(tmp_path):
         FaceDetector.from_file(odd)
 
 
-def test_aligned_chip_is_112_square_with_eyes_on_the_template(shared, widerface_detector):
-    image = cv2.imread(str(reference_image_path(shared, "zidane")))
-    face = widerface_detector(image)[0]
+def test_aligned_chip_is_112_square_with_eyes_on_the_template(scene_files, default_detector):
+    image = cv2.imread(str(scene_files["pair"]))
+    face = default_detector(image)[0]
     chip = align_face(image, face.landmarks)
     assert chip.shape == (112, 112, 3)
     matrix = alignment_matrix(face.landmarks)

@@ -21,6 +21,12 @@ def gt_dir(shared: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
+def val_images(synthetic_wider) -> int:
+    """Return how many images the synthetic val ground truth lists."""
+    return len(synthetic_wider.faces)
+
+
+@pytest.fixture(scope="module")
 def sample_predictions(shared: Path, tmp_path_factory) -> Path:
     """Return the original pipeline's 305 val-sample prediction files, extracted once."""
     dest = tmp_path_factory.mktemp("val_sample")
@@ -56,33 +62,40 @@ def test_official_weights_on_val_sample_reproduce_reference_aps(
     assert "scored 305 of 3226" in capsys.readouterr().out
 
 
-def test_prediction_folder_subset_is_scored_and_saved(gt_dir, sample_predictions, tmp_path, capsys):
-    folder = _copy_events(sample_predictions, ["0--Parade", "12--Group"], tmp_path / "preds")
+def test_prediction_folder_subset_is_scored_and_saved(
+    synthetic_wider, synthetic_predictions, val_images, tmp_path, capsys
+):
+    folder = _copy_events(synthetic_predictions, ["0--Parade", "12--Group"], tmp_path / "preds")
+    scored = len(list(folder.rglob("*.txt")))
     out = tmp_path / "aps.json"
-    args = ["eval", "widerface", "--predictions", str(folder), "--gt-dir", str(gt_dir), "--project",
-            str(tmp_path / "runs"), "--json", str(out)]
+    args = ["eval", "widerface", "--predictions", str(folder), "--gt-dir", str(synthetic_wider.gt_dir),
+            "--project", str(tmp_path / "runs"), "--json", str(out)]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "scored 10 of 3226" in printed and "3216 val images without a prediction file" in printed
+    assert f"scored {scored} of {val_images}" in printed
+    assert f"{val_images - scored} val images without a prediction file" in printed
     aps = json.loads(out.read_text())
-    assert set(aps) == {"easy", "medium", "hard", "images"} and aps["images"] == 10
+    assert set(aps) == {"easy", "medium", "hard", "images"} and aps["images"] == scored
     assert all(0 < aps[s] <= 1 for s in SETTINGS)
     run = tmp_path / "runs" / "widerface"
     assert (run / "pr_curves.png").read_bytes().startswith(b"\x89PNG")
-    assert len((run / "missing.txt").read_text().split()) == 3216
+    assert sorted((run / "missing.txt").read_text().split()) == sorted(
+        item for item in synthetic_wider.image_list if item.split("/")[0] == "7--Cheering")
     assert main(args) == 0 and (tmp_path / "runs" / "widerface2" / "results.json").is_file()
 
 
-def test_malformed_prediction_file_is_named_and_the_rest_scored(gt_dir, sample_predictions, tmp_path, capsys):
-    folder = _copy_events(sample_predictions, ["0--Parade"], tmp_path / "preds")
-    broken = sorted((folder / "0--Parade").glob("*.txt"))[0]
-    broken.write_text(broken.read_text().replace("\n", "\nnot a count\n", 1))
-    rc = main(["eval", "widerface", "--predictions", str(folder), "--gt-dir", str(gt_dir), "--project",
-               str(tmp_path)])
+def test_malformed_prediction_file_is_named_and_the_rest_scored(
+    synthetic_wider, synthetic_predictions, val_images, tmp_path, capsys
+):
+    folder = _copy_events(synthetic_predictions, ["0--Parade"], tmp_path / "preds")
+    files = sorted((folder / "0--Parade").glob("*.txt"))
+    files[0].write_text(files[0].read_text().replace("\n", "\nnot a count\n", 1))
+    rc = main(["eval", "widerface", "--predictions", str(folder), "--gt-dir", str(synthetic_wider.gt_dir),
+               "--project", str(tmp_path)])
     printed = capsys.readouterr().out
     assert rc == 0
-    assert "1 malformed prediction files" in printed and str(broken) in printed
-    assert "scored 4 of 3226" in printed
+    assert "1 malformed prediction files" in printed and str(files[0]) in printed
+    assert f"scored {len(files) - 1} of {val_images}" in printed
 
 
 @pytest.mark.parametrize(
@@ -92,8 +105,9 @@ def test_malformed_prediction_file_is_named_and_the_rest_scored(gt_dir, sample_p
         (["--weights", "w.pt"], "needs --images"),
     ],
 )
-def test_eval_widerface_usage_errors_exit_2(gt_dir, tmp_path, capsys, extra, message):
-    rc = main(["eval", "widerface", "--gt-dir", str(gt_dir), "--project", str(tmp_path), *extra])
+def test_eval_widerface_usage_errors_exit_2(synthetic_wider, tmp_path, capsys, extra, message):
+    gt_dir = str(synthetic_wider.gt_dir)
+    rc = main(["eval", "widerface", "--gt-dir", gt_dir, "--project", str(tmp_path), *extra])
     assert rc == 2 and message in capsys.readouterr().err
 
 
@@ -102,19 +116,20 @@ def test_missing_ground_truth_is_reported(tmp_path, capsys):
     assert rc == 2 and "wider_face_val.mat: ground-truth file not found" in capsys.readouterr().err
 
 
-def _few_face_dataset(shared: Path, gt_dir: Path, root: Path, count: int = 3) -> Path:
-    """Return a data yaml over `count` val-sample images with 1–4 faces; labels from the .mat."""
+def _few_face_dataset(images: Path, gt_dir: Path, root: Path, count: int = 3) -> Path:
+    """Return a data yaml over `count` val images (images/<event>/<name>.jpg) with 1–4 faces; labels from
+    the .mat."""
     gt = load_ground_truth(gt_dir)
     faces_of = dict(zip(gt.keys, gt.boxes_xywh, strict=True))
     (root / "images").mkdir(parents=True)
     (root / "labels").mkdir()
     chosen = 0
-    for rel in (shared / "data" / "widerface" / "val_sample.txt").read_text().split():
+    for rel in sorted(str(p.relative_to(images)) for p in images.rglob("*.jpg")):
         event, name = rel.split("/")
         faces = faces_of[(event, Path(name).stem)]
         if not 1 <= len(faces) <= 4:
             continue
-        source = shared / "data" / "widerface" / "val_sample" / "images" / rel
+        source = images / rel
         os.symlink(source, root / "images" / name)
         h, w = cv2.imread(str(source)).shape[:2]
         lines = [f"0 {(x + bw / 2) / w} {(y + bh / 2) / h} {bw / w} {bh / h}" + " -1" * 10
@@ -127,10 +142,12 @@ def _few_face_dataset(shared: Path, gt_dir: Path, root: Path, count: int = 3) ->
     return root / "data.yaml"
 
 
-def test_val_scores_official_weights_on_a_tiny_dataset(shared, official_pt, gt_dir, tmp_path, capsys):
-    data = _few_face_dataset(shared, gt_dir, tmp_path / "data")
-    rc = main(["val", "--weights", str(official_pt), "--data", str(data), "--img-size", "320", "--batch-size",
-               "2", "--plots", "--project", str(tmp_path / "runs"), "--quiet"])
+def test_val_scores_official_format_weights_on_a_tiny_dataset(
+    synthetic_wider, official_style_pt, tmp_path, capsys
+):
+    data = _few_face_dataset(synthetic_wider.images, synthetic_wider.gt_dir, tmp_path / "data")
+    rc = main(["val", "--weights", str(official_style_pt), "--data", str(data), "--img-size", "320",
+               "--batch-size", "2", "--plots", "--project", str(tmp_path / "runs"), "--quiet"])
     assert rc == 0
     assert "3 images" in capsys.readouterr().out
     run = tmp_path / "runs" / "exp"
@@ -139,14 +156,16 @@ def test_val_scores_official_weights_on_a_tiny_dataset(shared, official_pt, gt_d
     assert (run / "PR_curve.png").is_file() and (run / "F1_curve.png").is_file()
 
 
-def test_missing_files_of_a_nearly_complete_folder_are_named(shared, gt_dir, tmp_path, capsys):
-    with tarfile.open(shared / "reference" / "yolov5n-0.5" / "widerface_val_predictions.tar.xz") as tar:
-        tar.extractall(tmp_path / "preds", filter="data")
-    gone = sorted((tmp_path / "preds" / "7--Cheering").glob("*.txt"))[:2]
+def test_missing_files_of_a_nearly_complete_folder_are_named(
+    synthetic_wider, synthetic_predictions, val_images, tmp_path, capsys
+):
+    preds = shutil.copytree(synthetic_predictions, tmp_path / "preds")
+    gone = sorted((preds / "7--Cheering").glob("*.txt"))[:2]
     for path in gone:
         path.unlink()
-    assert main(["eval", "widerface", "--predictions", str(tmp_path / "preds"), "--gt-dir", str(gt_dir),
+    assert main(["eval", "widerface", "--predictions", str(preds), "--gt-dir", str(synthetic_wider.gt_dir),
                  "--project", str(tmp_path / "runs")]) == 0
     printed = capsys.readouterr().out
-    assert "scored 3224 of 3226" in printed and "2 val images without a prediction file:" in printed
+    assert f"scored {val_images - 2} of {val_images}" in printed
+    assert "2 val images without a prediction file:" in printed
     assert all(f"7--Cheering/{path.stem}" in printed for path in gone)

@@ -24,15 +24,8 @@ from faceyolo.inference.onnx_metadata import read_metadata
 from faceyolo.models.build import build_model
 from faceyolo.weights import load_model
 
-VAL = "data/widerface/val_sample"
 COORDINATES = np.r_[0:4, 5:15]  # decoded columns in pixels: box cx, cy, w, h and the 10 landmark numbers
 WIDER_CONF = 0.02  # the lowest threshold in use (test_widerface.py): rows below it never become faces
-
-
-def val_images(shared: Path, count: int, step: int = 1) -> list[Path]:
-    """Return `count` images of the shared WIDER val sample, every `step`-th from the first."""
-    names = (shared / "data/widerface/val_sample.txt").read_text().split()[::step][:count]
-    return [shared / VAL / "images" / name for name in names]
 
 
 def assert_decoded_equal(got: np.ndarray, expected: np.ndarray, candidate_obj: float = WIDER_CONF) -> None:
@@ -66,31 +59,37 @@ def torch_decoded(module: ExportModule, images: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
+def n05(default_model):
+    """The packaged default yolov5n-0.5: real weights, so its candidate rows are real faces."""
+    return default_model
+
+
+@pytest.fixture(scope="module")
 def official(official_pt):
     return load_model(official_pt)
 
 
 @pytest.fixture(scope="module")
-def official_dynamic_onnx(official, tmp_path_factory) -> Path:
-    """The official n-0.5 exported with dynamic shapes, after a 640x640 forward filled its grid cache."""
+def n05_dynamic_onnx(n05, tmp_path_factory) -> Path:
+    """The default n-0.5 exported with dynamic shapes, after a 640x640 forward filled its grid cache."""
     with torch.no_grad():
-        official.eval()(torch.zeros(1, 3, 640, 640))
-    return export_onnx(official, tmp_path_factory.mktemp("onnx") / "n05.onnx", img_size=640, dynamic=True)
+        n05.eval()(torch.zeros(1, 3, 640, 640))
+    return export_onnx(n05, tmp_path_factory.mktemp("onnx") / "n05.onnx", img_size=640, dynamic=True)
 
 
-def test_onnx_equals_pytorch_on_val_images_for_official_n05(shared, official, official_dynamic_onnx):
-    session, module = create_session(official_dynamic_onnx), ExportModule(official)
-    for path in val_images(shared, 3, step=100):
-        images = network_input(path, 640)
+def test_onnx_equals_pytorch_on_face_scenes_for_n05(scene_files, n05, n05_dynamic_onnx):
+    session, module = create_session(n05_dynamic_onnx), ExportModule(n05)
+    for name in ("single", "trio", "crowd"):
+        images = network_input(scene_files[name], 640)
         assert_decoded_equal(session.run(None, {"images": images})[0], torch_decoded(module, images))
 
 
-def test_onnx_equals_pytorch_on_val_images_for_random_s6(shared, tmp_path):
+def test_onnx_equals_pytorch_on_face_scenes_for_random_s6(scene_files, tmp_path):
     torch.manual_seed(0)
     model = build_model("yolov5s6").eval()
     path = export_onnx(model, tmp_path / "s6.onnx", img_size=256, dynamic=True)
     session = create_session(path)
-    images = np.concatenate([network_input(p, 256, auto=False) for p in val_images(shared, 2)])
+    images = np.concatenate([network_input(scene_files[n], 256, auto=False) for n in ("pair", "crowd")])
     got = session.run(None, {"images": images})[0]
     assert got.shape == (2, 3 * (32 * 32 + 16 * 16 + 8 * 8 + 4 * 4), 16)  # four levels, P6 included
     assert_decoded_equal(got, torch_decoded(ExportModule(model), images), candidate_obj=0)  # every row
@@ -112,17 +111,17 @@ def test_export_leaves_the_model_untouched(tmp_path):
     assert all(p.requires_grad for p in model.parameters())
 
 
-def test_dynamic_export_follows_the_input_size_despite_cached_grids(shared, official, official_dynamic_onnx):
-    session = create_session(official_dynamic_onnx)  # traced at 640x640 with cached 640x640 grids
-    image = network_input(val_images(shared, 1)[0], 320)
+def test_dynamic_export_follows_the_input_size_despite_cached_grids(scene_files, n05, n05_dynamic_onnx):
+    session = create_session(n05_dynamic_onnx)  # traced at 640x640 with cached 640x640 grids
+    image = network_input(scene_files["pair"], 320)
     images = np.concatenate([image, image[:, :, ::-1]])  # a batch of 2 at another size than traced
     assert images.shape[2:] != (640, 640)
     got = session.run(None, {"images": images})[0]
-    assert_decoded_equal(got, torch_decoded(ExportModule(official), images))
+    assert_decoded_equal(got, torch_decoded(ExportModule(n05), images))
 
 
-def test_static_export_fixes_batch_and_size_and_records_metadata(official, tmp_path):
-    path = export_onnx(official, tmp_path / "s.onnx", img_size=(384, 640))
+def test_static_export_fixes_batch_and_size_and_records_metadata(n05, tmp_path):
+    path = export_onnx(n05, tmp_path / "s.onnx", img_size=(384, 640))
     proto = onnx.load(path)
     assert max(op.version for op in proto.opset_import if op.domain in ("", "ai.onnx")) >= 13
     session = create_session(path)
@@ -132,7 +131,7 @@ def test_static_export_fixes_batch_and_size_and_records_metadata(official, tmp_p
     assert meta["variant"] == "yolov5n-0.5"
     assert meta["names"] == ["face"]
     assert meta["stride"] == [8.0, 16.0, 32.0]
-    assert meta["anchors_px"][0] == [4.0, 5.0, 8.0, 10.0, 13.0, 16.0]
+    np.testing.assert_allclose(meta["anchors_px"][0], [4.0, 5.0, 8.0, 10.0, 13.0, 16.0], rtol=1e-6)
     assert meta["img_size"] == [384, 640] and meta["dynamic"] is False and meta["output"] == "decoded"
 
 
@@ -147,40 +146,40 @@ def test_raw_export_matches_the_third_party_export_of_the_same_weights(shared, o
         np.testing.assert_allclose(mine, reference, atol=1e-3)  # theirs is within 1.6e-4 of PyTorch
 
 
-def test_nms_in_the_graph_equals_nms_faces(shared, official, official_dynamic_onnx, tmp_path):
-    settings = NmsSettings(conf=0.02, iou=0.5, max_det=1000)
-    nms_session = create_session(export_onnx(official, tmp_path / "nms.onnx", dynamic=True, nms=settings))
-    crowd = network_input(shared / "reference/yolov5n-0.5/raw/images/test.jpg", 640)
+def test_nms_in_the_graph_equals_nms_faces(scene_files, n05, n05_dynamic_onnx, tmp_path):
+    settings = NmsSettings(conf=0.002, iou=0.5, max_det=1000)
+    nms_session = create_session(export_onnx(n05, tmp_path / "nms.onnx", dynamic=True, nms=settings))
+    crowd = network_input(scene_files["crowd"], 640)
     images = np.concatenate([crowd, crowd[:, :, :, ::-1]])  # the same crowd, mirrored: a different image
     detections, batch_index = nms_session.run(None, {"images": images})
-    decoded = create_session(official_dynamic_onnx).run(None, {"images": images})[0]
+    decoded = create_session(n05_dynamic_onnx).run(None, {"images": images})[0]
     expected = nms_faces(decoded, settings.conf, settings.iou, max_det=settings.max_det)
     for b in range(2):
-        assert len(expected[b]) > 500
+        assert len(expected[b]) > 50  # many overlapping candidates go through the graph NMS
         np.testing.assert_allclose(detections[batch_index == b], expected[b], atol=1e-5)
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
-def test_torchscript_equals_pytorch_at_another_size_and_keeps_metadata(shared, official, tmp_path):
-    path = export_torchscript(official, tmp_path / "m.torchscript", 320)
+def test_torchscript_equals_pytorch_at_another_size_and_keeps_metadata(scene_files, n05, tmp_path):
+    path = export_torchscript(n05, tmp_path / "m.torchscript", 320)
     extra = {METADATA_FILE: ""}
     traced = torch.jit.load(str(path), _extra_files=extra)
-    image = network_input(val_images(shared, 1)[0], 448)
+    image = network_input(scene_files["trio"], 448)
     images = np.concatenate([image, image[:, :, ::-1]])
     with torch.no_grad():
         got = traced(torch.from_numpy(images)).numpy()
-    np.testing.assert_allclose(got, torch_decoded(ExportModule(official), images), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(got, torch_decoded(ExportModule(n05), images), rtol=0, atol=1e-5)
     assert b'"variant": "yolov5n-0.5"' in extra[METADATA_FILE]
 
 
-def test_int8_model_finds_the_same_faces(shared, official_pt, official, tmp_path, capsys):
+def test_int8_model_finds_the_same_faces(scene_files, official_style_pt, n05, tmp_path, capsys):
     calibration = tmp_path / "calib"
     calibration.mkdir()
-    for name in (shared / "data/widerface/train_pool.txt").read_text().split()[:4]:
-        (calibration / Path(name).name).symlink_to(shared / "data/widerface/train_pool/images" / name)
+    for path in scene_files.values():
+        (calibration / path.name).symlink_to(path)
     (calibration / "broken.jpg").write_bytes(b"not an image")
     out = tmp_path / "int8.onnx"
-    status = main(["export", "--weights", str(official_pt), "--out", str(out), "--img-size", "320",
+    status = main(["export", "--weights", str(official_style_pt), "--out", str(out), "--img-size", "320",
                    "--int8", "--calib", str(calibration)])
     assert status == 0
     assert "skipped broken.jpg" in capsys.readouterr().out
@@ -189,34 +188,33 @@ def test_int8_model_finds_the_same_faces(shared, official_pt, official, tmp_path
     graph = onnx.load(out).graph
     assert sum(node.op_type == "QuantizeLinear" for node in graph.node) > 50
     dequantized = {out for node in graph.node if node.op_type == "DequantizeLinear" for out in node.output}
-    detect = f"/model/model.{len(official.model) - 1}/m."
+    detect = f"/model/model.{len(n05.model) - 1}/m."
     float_weights = {node.input[1] for node in graph.node
                      if node.op_type == "Conv" and node.name.startswith(("/model/model.0/", detect))}
     assert len(float_weights) == 4 + 3  # the stem's four convs and the three Detect convs keep fp32 weights
     assert not float_weights & dequantized
     assert any(node.op_type == "Conv" and node.input[1] in dequantized for node in graph.node)
-    image = shared / "reference/yolov5n-0.5/raw/images/zidane.jpg"
-    reference = FaceDetector.from_model(official, conf=0.5, img_size=320)(str(image))
+    image = scene_files["pair"]
+    reference = FaceDetector.from_model(n05, conf=0.5, img_size=320)(str(image))
     faces = FaceDetector.from_file(out, conf=0.5, img_size=320)(str(image))
     assert len(faces) == len(reference) == 2
     boxes = np.array([f.box for f in faces])
     assert box_iou(boxes, np.array([f.box for f in reference])).max(1).min() > 0.8
 
 
-def test_export_refuses_bad_requests_with_a_message(official_pt, official, tmp_path, capsys):
-    assert main(["export", "--weights", str(official_pt), "--out", str(tmp_path / "x.onnx"),
-                 "--img-size", "100"]) == 2
+def test_export_refuses_bad_requests_with_a_message(official_style_pt, n05, tmp_path, capsys):
+    weights = str(official_style_pt)
+    assert main(["export", "--weights", weights, "--out", str(tmp_path / "x.onnx"), "--img-size", "100"]) == 2
     assert "multiples of the model's largest stride 32" in capsys.readouterr().err
-    assert main(["export", "--weights", str(official_pt), "--out", str(tmp_path / "x.onnx"), "--raw",
-                 "--nms"]) == 2
+    assert main(["export", "--weights", weights, "--out", str(tmp_path / "x.onnx"), "--raw", "--nms"]) == 2
     assert "--raw excludes --nms" in capsys.readouterr().err
-    assert main(["export", "--weights", str(official_pt), "--int8"]) == 2
+    assert main(["export", "--weights", weights, "--int8"]) == 2
     assert "--calib" in capsys.readouterr().err
-    assert main(["export", "--weights", str(official_pt), "--int8", "--calib", str(tmp_path),
+    assert main(["export", "--weights", weights, "--int8", "--calib", str(tmp_path),
                  "--calib-images", "0"]) == 2
     assert "--calib-images must be at least 1, got 0" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
     with pytest.raises(FaceyoloError, match="opset 11"):
-        export_onnx(official, tmp_path / "old.onnx", opset=11)
+        export_onnx(n05, tmp_path / "old.onnx", opset=11)
     with pytest.raises(FaceyoloError, match="--raw and --nms"):
-        export_onnx(official, tmp_path / "both.onnx", raw=True, nms=NmsSettings())
+        export_onnx(n05, tmp_path / "both.onnx", raw=True, nms=NmsSettings())

@@ -43,6 +43,41 @@ def test_letterbox_reproduces_reference_network_input(shared, name):
     assert np.array_equal(boxed_rgb.transpose(2, 0, 1), reference_bgr[::-1])  # the test_widerface input
 
 
+SHAPES = [(683, 1024), (1080, 810), (300, 500), (640, 640), (97, 1201)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_letterbox_keeps_colour_order_and_pads_grey_to_its_shape(shape):
+    """The synthetic twin of the reference-input test: any channel order letterboxes alike, pad 114."""
+    bgr = np.random.default_rng(sum(shape)).integers(0, 114, (*shape, 3), dtype=np.uint8)
+    boxed, ratio, (pad_x, pad_y) = letterbox(bgr, 640)
+    assert boxed.shape[:2] == letterbox_shape(shape, 640) and max(boxed.shape[:2]) == 640
+    assert np.array_equal(letterbox(bgr[..., ::-1].copy(), 640)[0], boxed[..., ::-1])
+    top, left = round(pad_y - 0.1), round(pad_x - 0.1)
+    inner = np.zeros(boxed.shape[:2], bool)
+    inner[top : top + round(shape[0] * ratio[1]), left : left + round(shape[1] * ratio[0])] = True
+    assert (boxed[~inner] == 114).all() and (boxed[inner] < 114).all()
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_mapping_back_finds_a_drawn_box_and_its_corners(shape):
+    """The synthetic twin of the reference mapping test: a box drawn on the image, found in the network
+    input, maps back onto itself (boxes and landmark points), within the resize's pixel."""
+    h, w = shape
+    box = np.array([[w * 0.3, h * 0.2, w * 0.7, h * 0.6]]).round()
+    image = np.zeros((h, w, 3), np.uint8)
+    x1, y1, x2, y2 = box[0].astype(int)
+    image[y1:y2, x1:x2] = 255
+    boxed, ratio, _ = letterbox(image, 640)
+    ys, xs = np.nonzero(boxed[..., 0] > 127)
+    found = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32)
+    tolerance = 1.5 / ratio[0]
+    np.testing.assert_allclose(scale_boxes(boxed.shape[:2], found, shape), box, atol=tolerance)
+    corners = found[:, [0, 1, 2, 1, 2, 3, 0, 3, 0, 1]]  # five points: the four corners and the first again
+    mapped = scale_landmarks(boxed.shape[:2], corners, shape)
+    np.testing.assert_allclose(mapped, box[:, [0, 1, 2, 1, 2, 3, 0, 3, 0, 1]], atol=tolerance)
+
+
 def test_letterbox_pads_each_side_modulo_64_with_odd_pixel_at_bottom():
     image = np.zeros((683, 1024, 3), np.uint8)  # SPEC §9.5
     boxed, ratio, pad = letterbox(image, 640)

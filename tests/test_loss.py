@@ -67,6 +67,78 @@ def test_target_assignment_matches_original_order_and_values(shared, case):
             np.testing.assert_allclose(getattr(level, ours).numpy(), arrays[f"bt{i}_{theirs}"], atol=1e-5)
 
 
+SYNTHETIC_CASES = [(2, 64, 5, 0), (1, 96, 12, 1), (3, 128, 20, 2)]  # (batch, input px, faces, seed)
+STEP = 3e-3  # the loss computes in float32: a larger step keeps rounding out of the differences
+
+
+def _synthetic_case(batch: int, size: int, faces: int, seed: int):
+    """Return (loss fn, raw preds at strides 8/16/32 with grad, targets (faces, 16)): random logits, random
+    faces of 2-40 % of the image with landmarks inside them, some missing."""
+    gen = torch.Generator().manual_seed(seed)
+    detect = SimpleNamespace(nl=3, na=3, nc=1, anchors=P5_ANCHORS_GRID)
+    preds = [(torch.randn(batch, 3, size // s, size // s, 16, generator=gen, dtype=torch.float64) * 0.5)
+             .requires_grad_() for s in (8, 16, 32)]
+    wh = torch.rand(faces, 2, generator=gen, dtype=torch.float64) * 0.38 + 0.02
+    centre = wh / 2 + torch.rand(faces, 2, generator=gen, dtype=torch.float64) * (1 - wh)
+    spread = torch.rand(faces, 5, 2, generator=gen, dtype=torch.float64) - 0.5
+    points = centre[:, None] + spread * wh[:, None]
+    points[torch.rand(faces, generator=gen) < 0.3] = -1
+    image = torch.randint(0, batch, (faces, 1), generator=gen).double()
+    cls = torch.zeros(faces, 1, dtype=torch.float64)
+    targets = torch.cat([image, cls, centre, wh, points.view(faces, 10)], 1)
+    return FaceLoss(detect, HYP), preds, targets
+
+
+@pytest.mark.parametrize("case", SYNTHETIC_CASES)
+def test_loss_is_the_batch_times_the_sum_of_its_terms(case):
+    """The synthetic twin of the golden-term test."""
+    loss_fn, preds, targets = _synthetic_case(*case)
+    loss, terms = loss_fn(preds, targets)
+    assert all(terms[k] > 0 for k in ("box", "obj", "landmark")) and terms["cls"] == 0
+    assert terms["total"].item() == pytest.approx(sum(terms[k].item() for k in TERM_NAMES if k != "total"))
+    assert loss.item() == pytest.approx(case[0] * terms["total"].item())
+    no_faces = loss_fn(preds, targets[:0])[1]
+    assert no_faces["box"] == no_faces["landmark"] == 0 and 0 < no_faces["obj"] < terms["obj"] + 1
+
+
+@pytest.mark.parametrize("case", SYNTHETIC_CASES)
+def test_loss_gradients_match_finite_differences(case):
+    """The synthetic twin of the golden-gradient test: autograd against central differences, on
+    landmark logits of positives and a background objectness logit (box logits also move the IoU that is
+    the detached objectness target, which autograd rightly ignores)."""
+    loss_fn, preds, targets = _synthetic_case(*case)
+    loss_fn(preds, targets)[0].backward()
+    positives = loss_fn.build_targets(preds, targets)
+    for level, (pred, tgt) in enumerate(zip(preds, positives, strict=True)):
+        picks = [(int(b), int(a), int(y), int(x), f) for b, a, y, x, f in zip(
+            tgt.image[:2], tgt.anchor[:2], tgt.cell_y[:2], tgt.cell_x[:2], (5, 12), strict=False)]
+        picks.append((0, 1, 0, 0, 4))  # a background objectness logit
+        for index in picks:
+            with torch.no_grad():
+                pred[index] += STEP
+                up = loss_fn(preds, targets)[0].item()
+                pred[index] -= 2 * STEP
+                down = loss_fn(preds, targets)[0].item()
+                pred[index] += STEP
+            numeric = (up - down) / (2 * STEP)
+            assert pred.grad[index].item() == pytest.approx(numeric, rel=2e-2, abs=2e-5), (level, index)
+
+
+@pytest.mark.parametrize("case", SYNTHETIC_CASES)
+def test_targets_sit_on_their_cells_with_anchors_in_ratio(case):
+    """The synthetic twin of the golden-assignment test: every positive follows SPEC §3.2's rules."""
+    loss_fn, preds, targets = _synthetic_case(*case)
+    levels = loss_fn.build_targets(preds, targets)
+    assert sum(len(level) for level in levels) >= len(targets)
+    for pred, level, anchors in zip(preds, levels, P5_ANCHORS_GRID, strict=True):
+        ny, nx = pred.shape[2:4]
+        assert ((level.box[:, :2] >= -0.5) & (level.box[:, :2] <= 1.5)).all()
+        assert ((level.cell_x >= 0) & (level.cell_x < nx) & (level.cell_y >= 0) & (level.cell_y < ny)).all()
+        ratio = level.box[:, 2:] / anchors[level.anchor].to(level.box.dtype)
+        assert (torch.max(ratio, 1 / ratio).max(1).values < HYP["anchor_t"]).all()
+        assert torch.equal(level.anchor_wh, anchors[level.anchor].to(level.anchor_wh.dtype))
+
+
 def test_spec_9_4_assigns_centre_left_and_lower_cells():
     face = torch.tensor([[0, 0, 0.1031, 0.2094, 0.02, 0.025] + [0.095, 0.2] * 5])
     p3, p4, p5 = build_targets(face, [(80, 80), (40, 40), (20, 20)], P5_ANCHORS_GRID)

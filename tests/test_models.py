@@ -59,6 +59,23 @@ def test_state_dict_layout_params_strides_and_anchors_match_original(shared, var
     assert torch.equal(detect.anchors, grid_units)
 
 
+@pytest.mark.parametrize("variant", variant_names())
+def test_levels_strides_anchors_and_output_rows_agree(variant):
+    """The synthetic twin of the layout test: what each variant's Detect head says about itself holds."""
+    model = build_model(variant).eval()
+    detect = model.detect
+    strides = detect.stride.tolist()
+    assert strides == [8.0 * 2**k for k in range(detect.nl)]
+    anchors_px = detect.anchor_grid.view(detect.nl, -1, 2)
+    assert torch.equal(detect.anchors * detect.stride.view(-1, 1, 1), anchors_px)
+    areas = anchors_px.prod(-1).mean(-1)
+    assert (areas.diff() > 0).all()  # larger anchors on coarser levels
+    with torch.no_grad():
+        decoded, raw = model(torch.rand(1, 3, 128, 192))
+    assert [level.shape[2:4] for level in raw] == [(128 // s, 192 // s) for s in map(int, strides)]
+    assert decoded.shape == (1, detect.na * sum(128 * 192 // int(s) ** 2 for s in strides), detect.no)
+
+
 def test_build_under_seed_0_reproduces_the_original_initial_state(shared):
     expected = np.load(shared / "reference" / "loss" / "caseC_model_state_dict.npz")
     torch.manual_seed(0)
@@ -179,14 +196,19 @@ def test_custom_spec_with_unknown_block_is_a_faceyolo_error():
         build_model(spec)
 
 
-def test_summary_gflops_scale_with_area_and_match_reference_conv_share(shared):
+def test_summary_gflops_scale_with_area_and_count_every_parameter():
     model = build_model("yolov5n-0.5")
     at_640, at_320 = summarize(model, 640), summarize(model, 320)
-    assert at_640.parameters == _reference(shared, "yolov5n-0.5")["num_params"]
+    assert at_640.parameters == sum(p.numel() for p in model.parameters())
     assert at_640.gflops == pytest.approx(4 * at_320.gflops, rel=1e-6)
+    assert model.training  # counting did not leave the model in eval mode
+
+
+def test_summary_matches_the_reference_conv_share(shared):
+    at_640 = summarize(build_model("yolov5n-0.5"), 640)
+    assert at_640.parameters == _reference(shared, "yolov5n-0.5")["num_params"]
     # The reference (thop) also counts BatchNorm, which fusion removes: ours is the conv share of it.
     assert 0.9 < at_640.gflops / _reference(shared, "yolov5n-0.5")["gflops_640"] <= 1.0
-    assert model.training  # counting did not leave the model in eval mode
 
 
 def test_info_cli_prints_table_and_summary_line(capsys):
@@ -196,8 +218,8 @@ def test_info_cli_prints_table_and_summary_line(capsys):
     assert "Model Summary:" in out and "447456 parameters" in out and "GFLOPs@640" in out
 
 
-def test_info_cli_reads_official_weights(official_pt, capsys):
-    assert main(["info", "--model", str(official_pt)]) == 0
+def test_info_cli_reads_official_format_weights(official_style_pt, capsys):
+    assert main(["info", "--model", str(official_style_pt)]) == 0
     assert "447456 parameters" in capsys.readouterr().out
 
 

@@ -65,6 +65,26 @@ def test_nms_reproduces_reference_outputs_of_both_pipelines(shared, name, as_ten
         assert np.array_equal(out, expected)
 
 
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_nms_equals_the_spec_steps_on_random_rows(seed, as_tensor):
+    """The synthetic twin of the reference test: obj > conf, score = obj × cls > conf, greedy NMS at 0.5."""
+    rng = np.random.default_rng(seed)
+    boxes, _ = random_boxes(rng, 600)
+    pred = face_rows(np.c_[(boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]],
+                     obj=rng.uniform(0, 1, 600), cls=rng.uniform(0.2, 1, 600))
+    conf = 0.02 + 0.1 * seed
+    rows = pred[0][pred[0, :, 4] > conf]
+    rows = rows[rows[:, 4] * rows[:, 15] > conf]
+    xyxy = np.c_[rows[:, :2] - rows[:, 2:4] / 2, rows[:, :2] + rows[:, 2:4] / 2]
+    keep = reference_greedy_loop(xyxy, rows[:, 4] * rows[:, 15], 0.5)
+    expected = np.c_[xyxy, rows[:, 4] * rows[:, 15], rows[:, 5:15], np.zeros(len(rows))][keep]
+    (out,) = nms_faces(torch.from_numpy(pred) if as_tensor else pred, conf, 0.5)
+    out = out.numpy() if as_tensor else out
+    assert 10 < len(out) < len(rows)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-4)
+
+
 @pytest.mark.parametrize("iou_thres", [0.3, 0.5, 0.7])
 def test_greedy_nms_equals_a_one_box_at_a_time_loop(iou_thres, monkeypatch):
     monkeypatch.setattr(nms_module, "_BLOCK", 64)  # many blocks, so keeps cross block borders

@@ -15,9 +15,7 @@ from faceyolo.export.onnx import export_onnx
 from faceyolo.export.onnx_nms import NmsSettings
 from faceyolo.geometry import box_iou
 from faceyolo.inference.detector import FaceDetector
-from faceyolo.weights import load_model
 
-IMAGES = "reference/yolov5n-0.5/raw/images"
 # Run first in a subprocess: any later `import torch` (or torchvision) fails, as on a machine without them.
 HIDE_TORCH = """
 import sys
@@ -57,34 +55,24 @@ def assert_same_faces(faces, reference, min_iou: float = 0.99) -> None:
 
 
 @pytest.fixture(scope="module")
-def official(official_pt):
-    return load_model(official_pt)
-
-
-@pytest.fixture(scope="module")
-def onnx_models(official, tmp_path_factory) -> dict[str, Path]:
-    """The official n-0.5 exported three ways: dynamic decoded, fixed 640x640 decoded, dynamic with NMS."""
+def onnx_models(default_model, tmp_path_factory) -> dict[str, Path]:
+    """The default n-0.5 exported three ways: dynamic decoded, fixed 640x640 decoded, dynamic with NMS."""
     folder = tmp_path_factory.mktemp("onnx")
+    nms = NmsSettings(conf=0.1, iou=0.5)
     return {
-        "dynamic": export_onnx(official, folder / "dynamic.onnx", dynamic=True),
-        "static": export_onnx(official, folder / "static.onnx"),
-        "nms": export_onnx(official, folder / "nms.onnx", dynamic=True, nms=NmsSettings(conf=0.1, iou=0.5)),
+        "dynamic": export_onnx(default_model, folder / "dynamic.onnx", dynamic=True),
+        "static": export_onnx(default_model, folder / "static.onnx"),
+        "nms": export_onnx(default_model, folder / "nms.onnx", dynamic=True, nms=nms),
     }
 
 
 @pytest.fixture(scope="module")
-def torch_detector(official) -> FaceDetector:
-    return FaceDetector.from_model(official, conf=0.3, iou=0.5)
+def torch_detector(default_model) -> FaceDetector:
+    return FaceDetector.from_model(default_model, conf=0.3, iou=0.5)
 
 
-def val_images(shared: Path, count: int) -> list[Path]:
-    """Return the first `count` images of the shared WIDER val sample."""
-    names = (shared / "data/widerface/val_sample.txt").read_text().split()[:count]
-    return [shared / "data/widerface/val_sample/images" / name for name in names]
-
-
-def test_detector_runs_an_onnx_model_with_torch_hidden(shared, onnx_models, torch_detector, tmp_path):
-    image = shared / IMAGES / "zidane.jpg"
+def test_detector_runs_an_onnx_model_with_torch_hidden(scene_files, onnx_models, torch_detector, tmp_path):
+    image = scene_files["pair"]
     code = (
         "import json\n"
         "from faceyolo.inference.detector import FaceDetector\n"
@@ -98,8 +86,8 @@ def test_detector_runs_an_onnx_model_with_torch_hidden(shared, onnx_models, torc
     assert np.diag(iou).min() >= 0.99
 
 
-def test_detect_command_runs_an_onnx_model_with_torch_hidden(shared, onnx_models, tmp_path):
-    image = shared / IMAGES / "zidane.jpg"
+def test_detect_command_runs_an_onnx_model_with_torch_hidden(scene_files, onnx_models, tmp_path):
+    image = scene_files["pair"]
     args = ["detect", str(image), "--weights", str(onnx_models["static"]), "--json", "--project",
             str(tmp_path / "runs"), "--name", "onnx"]
     code = f"from faceyolo.cli import main\nstatus = main({args!r})\nassert status == 0, status\n"
@@ -109,41 +97,54 @@ def test_detect_command_runs_an_onnx_model_with_torch_hidden(shared, onnx_models
 
 
 @pytest.mark.parametrize("kind", ["dynamic", "nms"])
-def test_onnx_faces_equal_torch_faces_on_val_images(shared, onnx_models, torch_detector, kind):
-    images = [str(p) for p in val_images(shared, 3)] + [str(shared / IMAGES / "test.jpg")]
+def test_onnx_faces_equal_torch_faces_on_face_scenes(scene_files, onnx_models, torch_detector, kind):
+    images = [str(path) for path in scene_files.values()]
     detector = FaceDetector.from_file(onnx_models[kind], conf=0.3, iou=0.5)
     for faces, reference in zip(detector(images), torch_detector(images), strict=True):
         assert_same_faces(faces, reference)
 
 
-def test_fixed_size_model_takes_smaller_inputs_padded(shared, onnx_models, torch_detector):
-    image = str(shared / IMAGES / "zidane.jpg")  # letterboxed to 384x640, padded to the model's 640x640
+def test_fixed_size_model_takes_smaller_inputs_padded(scene_files, onnx_models, torch_detector):
+    image = str(scene_files["pair"])  # letterboxed to 384x640, padded to the model's 640x640
     detector = FaceDetector.from_file(onnx_models["static"], conf=0.3)
     assert detector.backend.fixed_hw == (640, 640)
     assert_same_faces(detector(image), torch_detector(image))
 
 
-def test_fixed_size_model_refuses_larger_inputs(shared, onnx_models):
+def test_fixed_size_model_refuses_larger_inputs(scene_files, onnx_models):
     detector = FaceDetector.from_file(onnx_models["static"], img_size=1024)
     with pytest.raises(FaceyoloError, match="takes 640x640 inputs.*--dynamic"):
-        detector(str(shared / IMAGES / "zidane.jpg"))
+        detector(str(scene_files["pair"]))
 
 
-def test_a_decoded_model_without_metadata_runs_too(shared, onnx_models, torch_detector, tmp_path):
+def test_a_decoded_model_without_metadata_runs_too(scene_files, onnx_models, torch_detector, tmp_path):
     import onnx  # a model from another exporter (e.g. the original export.py): one (B, N, 16) output
 
     proto = onnx.load(onnx_models["dynamic"])
     del proto.metadata_props[:]
     onnx.save(proto, tmp_path / "foreign.onnx")
-    image = str(shared / IMAGES / "zidane.jpg")
+    image = str(scene_files["trio"])
     detector = FaceDetector.from_file(tmp_path / "foreign.onnx", conf=0.3)
     assert detector.backend.output == "decoded"
     assert_same_faces(detector(image), torch_detector(image))
 
 
-def test_raw_head_model_is_refused_with_a_reason(shared):
-    with pytest.raises(FaceyoloError, match="raw heads"):  # three (1, 3, ny, nx, 16) outputs, no metadata
-        FaceDetector.from_file(shared / "weights/yolov5n-0.5.third-party-export.onnx")
+@pytest.fixture(params=["ours-without-metadata", "third-party"])
+def raw_head_onnx(request, default_model, tmp_path) -> Path:
+    """Return a raw-head ONNX without metadata (three (1, 3, ny, nx, 16) outputs): ours, a third party's."""
+    if request.param == "third-party":
+        return request.getfixturevalue("shared") / "weights/yolov5n-0.5.third-party-export.onnx"
+    import onnx
+
+    proto = onnx.load(export_onnx(default_model, tmp_path / "raw.onnx", img_size=320, raw=True))
+    del proto.metadata_props[:]
+    onnx.save(proto, tmp_path / "raw.onnx")
+    return tmp_path / "raw.onnx"
+
+
+def test_raw_head_model_is_refused_with_a_reason(raw_head_onnx):
+    with pytest.raises(FaceyoloError, match="raw heads"):
+        FaceDetector.from_file(raw_head_onnx)
 
 
 def test_broken_onnx_file_is_a_faceyolo_error(tmp_path):

