@@ -130,7 +130,8 @@ def _add_detect(sub) -> None:
         "--img-size, padded to multiples of 64 with grey 114, RGB input).",
     )
     p.add_argument("source", metavar="SOURCE",
-                   help="image file, folder (recursive), quoted glob, video file, or webcam index (0)")
+                   help="image file, folder (recursive), quoted glob, video file, stream URL (rtsp://, "
+                   "http(s)://) or webcam index (0)")
     p.add_argument("--weights", default=None,
                    help="model file (.pt official, .safetensors, .onnx); default: the packaged model")
     p.add_argument("--conf", type=float, default=0.5,
@@ -143,6 +144,10 @@ def _add_detect(sub) -> None:
     p.add_argument("--half", action="store_true", help="fp16 inference on CUDA (ignored on CPU)")
     p.add_argument("--max-det", type=int, default=1000, help="most faces kept per image (default 1000)")
     p.add_argument("--json", action="store_true", help="write one JSON of boxes, scores, landmarks per image")
+    p.add_argument("--track", action="store_true",
+                   help="videos and streams: give each face a track ID that stays while it is in view")
+    p.add_argument("--vid-stride", type=int, default=1,
+                   help="videos and streams: only every N-th frame (default 1)")
     p.add_argument("--save-crops", action="store_true", help="save each face's box crop under crops/")
     p.add_argument("--save-aligned", action="store_true",
                    help="save each face aligned to the ArcFace 112x112 template under aligned/")
@@ -157,7 +162,8 @@ def _run_detect(args) -> int:
     summary = run_detect(
         args.source, weights=args.weights, conf=args.conf, iou=args.iou, img_size=args.img_size,
         device=args.device, half=args.half, max_det=args.max_det, save_json=args.json,
-        save_crops=args.save_crops, save_aligned=args.save_aligned, project=args.project, name=args.name,
+        save_crops=args.save_crops, save_aligned=args.save_aligned, track=args.track,
+        vid_stride=args.vid_stride, project=args.project, name=args.name,
     )
     print(summary.line())
     return 0 if summary.images + summary.video_frames else 1
