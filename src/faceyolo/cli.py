@@ -172,6 +172,63 @@ def _run_detect(args) -> int:
 _SUBCOMMANDS.append(_add_detect)
 
 
+def _add_blur(sub) -> None:
+    from faceyolo.inference.blur import BLUR_METHODS, DEFAULT_MASK_SCALE
+
+    p = sub.add_parser(
+        "blur",
+        help="hide faces in images, folders, videos, streams or a webcam",
+        description="Write copies of SOURCE with every face hidden under PROJECT/NAME. Videos keep their "
+        "container, audio and subtitle streams (copied unchanged), rotation, frame count and timing; on "
+        "video every face the tracker places in a frame is hidden, also in frames where the detector "
+        "missed it.",
+    )
+    p.add_argument("source", metavar="SOURCE",
+                   help="image file, folder (recursive), quoted glob, video file, stream URL (rtsp://, "
+                   "http(s)://) or webcam index (0)")
+    p.add_argument("--weights", default=None,
+                   help="model file (.pt official, .safetensors, .onnx); default: the packaged model")
+    p.add_argument("--method", choices=BLUR_METHODS, default="gaussian",
+                   help="gaussian (default), pixelate, solid (black) or ellipse (a blur that follows the "
+                   "face)")
+    p.add_argument("--mask-scale", type=float, default=DEFAULT_MASK_SCALE,
+                   help="hidden area as a multiple of the face box, about its centre "
+                   f"(default {DEFAULT_MASK_SCALE})")
+    p.add_argument("--conf", type=float, default=0.5, help="score threshold (default 0.5)")
+    p.add_argument("--iou", type=float, default=0.5, help="NMS IoU threshold (default 0.5)")
+    p.add_argument("--img-size", type=int, default=None,
+                   help="long side of the network input (default: the size recorded in the weights, "
+                   "else 640)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or a GPU index (default cpu)")
+    p.add_argument("--half", action="store_true", help="fp16 inference on CUDA (ignored on CPU)")
+    p.add_argument("--no-track", action="store_true",
+                   help="hide only each frame's own detections (faces the detector misses stay visible)")
+    p.add_argument("--vid-stride", type=int, default=1,
+                   help="detect on every N-th video frame; the frames between are hidden at the tracked "
+                   "faces' predicted places (default 1)")
+    p.add_argument("--codec", default=None, help="video encoder (default libx264; libvpx-vp9 for .webm)")
+    p.add_argument("--crf", type=int, default=18,
+                   help="libx264/libx265 constant quality, lower is better (default 18)")
+    p.add_argument("--project", default="runs/blur", help="parent folder of the run (default runs/blur)")
+    p.add_argument("--name", default="exp", help="run folder name; exp2, exp3... if taken (default exp)")
+    p.set_defaults(func=_run_blur)
+
+
+def _run_blur(args) -> int:
+    from faceyolo.inference.blur_task import run_blur
+
+    summary = run_blur(
+        args.source, weights=args.weights, method=args.method, mask_scale=args.mask_scale, conf=args.conf,
+        iou=args.iou, img_size=args.img_size, device=args.device, half=args.half, tracking=not args.no_track,
+        vid_stride=args.vid_stride, codec=args.codec, crf=args.crf, project=args.project, name=args.name,
+    )
+    print(summary.line())
+    return 0 if summary.images + summary.video_frames else 1
+
+
+_SUBCOMMANDS.append(_add_blur)
+
+
 def _command_group(sub, name: str, dest: str, help: str, description: str):
     """Return the sub-command table of a new command `name` that needs one of its sub-commands (in `dest`)."""
     group = sub.add_parser(name, help=help, description=description).add_subparsers(

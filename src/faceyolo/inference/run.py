@@ -74,7 +74,7 @@ class VideoTracking:
         return self.detector.track_frame(frame.image, self.tracker, detect=detect)
 
 
-def _encode_image(image: np.ndarray, suffix: str) -> bytes:
+def encode_image(image: np.ndarray, suffix: str) -> bytes:
     """Return `image` encoded in the format of `suffix` (JPEG when OpenCV cannot write that format)."""
     ok, data = cv2.imencode(suffix, image)
     if not ok:
@@ -113,20 +113,20 @@ class _Outputs:
             self._write_video_frame(frame, annotated, faces)
             stem = f"{stem}_{frame.index:06d}"
         else:
-            atomic_write_bytes(self.run_dir / frame.name, _encode_image(annotated, Path(frame.name).suffix))
+            atomic_write_bytes(self.run_dir / frame.name, encode_image(annotated, Path(frame.name).suffix))
             if self.save_json:
                 record = {"image": frame.source, **_faces_record(frame, faces)}
                 atomic_write_json(self.run_dir / f"{stem}.json", record)
         for k, face in enumerate(faces):
             if self.save_crops and (crop := _crop(frame.image, face)) is not None:
-                atomic_write_bytes(self.run_dir / "crops" / f"{stem}_{k}.jpg", _encode_image(crop, ".jpg"))
+                atomic_write_bytes(self.run_dir / "crops" / f"{stem}_{k}.jpg", encode_image(crop, ".jpg"))
             if self.save_aligned:
                 try:
                     chip = align_face(frame.image, face.landmarks)
                 except FaceyoloError as err:
                     tqdm.write(f"{frame.name}: face {k} not aligned ({err})", file=sys.stderr)
                     continue
-                atomic_write_bytes(self.run_dir / "aligned" / f"{stem}_{k}.jpg", _encode_image(chip, ".jpg"))
+                atomic_write_bytes(self.run_dir / "aligned" / f"{stem}_{k}.jpg", encode_image(chip, ".jpg"))
 
     def _write_video_frame(self, frame: Frame, annotated: np.ndarray, faces: list[Face]) -> None:
         """Append the annotated frame to its (silent) .mp4 and remember its faces for the JSON."""
