@@ -89,17 +89,20 @@ class VideoInput:
         """Return the frame count the container states, or estimates from its duration; None if unknown."""
         if self.stream.frames:
             return int(self.stream.frames)
+        duration = self._duration()
+        return round(duration * self.fps) if duration else None
+
+    def _duration(self) -> float | None:
+        """Return the length in seconds the container states for the video (None when it states none)."""
         if self.stream.duration and self.stream.time_base:
-            return round(float(self.stream.duration * self.stream.time_base) * self.fps)
-        if self.container.duration:
-            return round(self.container.duration / 1_000_000 * self.fps)
-        return None
+            return float(self.stream.duration * self.stream.time_base)
+        return self.container.duration / 1_000_000 if self.container.duration else None
 
     def _decode(self) -> Iterator[DecodedFrame]:
         """Yield the upright frames of the video stream, keeping the copied streams' packets on the way."""
         self._first_rotation = 0
-        index = 0
-        time_base = self.stream.time_base
+        index, seconds = 0, 0.0
+        time_base, start = self.stream.time_base, self.stream.start_time or 0
         try:
             for packet in self.container.demux([self.stream, *self.copied]):
                 if packet.stream.index != self.stream.index:
@@ -110,14 +113,17 @@ class VideoInput:
                     if index == 0:
                         self._first_rotation = int(round(frame.rotation / 90)) * 90 % 360
                     image = np.rot90(frame.to_ndarray(format="bgr24"), self._first_rotation // 90)
-                    seconds = float(frame.pts * time_base) if frame.pts is not None and time_base else \
-                        index / self.fps
+                    seconds = float((frame.pts - start) * time_base) if frame.pts is not None and time_base \
+                        else index / self.fps
                     yield DecodedFrame(np.ascontiguousarray(image), index, frame.pts, seconds)
                     index += 1
         except self._av_error as err:
             self.error = f"stopped after frame {index}: {err}"
         except OSError as err:  # a dropped network stream
             self.error = f"stream dropped after frame {index}: {err}"
+        duration = self._duration()
+        if self.error is None and duration and seconds + max(3 / self.fps, 0.5) < duration:
+            self.error = f"truncated: ended after frame {index} at {seconds:.2f} s of {duration:.2f} s"
 
     def __iter__(self) -> Iterator[DecodedFrame]:
         try:
