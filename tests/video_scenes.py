@@ -25,12 +25,14 @@ LOW, MISSED = 0.3, 0.0  # scripted scores: below the 0.5 threshold but trackable
 @dataclass
 class FacePath:
     """One face: ground-truth id, sprite (h, w, 3) BGR, top-left corner per frame (None: off the picture),
-    and scripted score drops {frame: score}."""
+    scripted score drops {frame: score}, and where the face lies in the sprite (x1, y1, x2, y2; None: all
+    of it)."""
 
     face_id: int
     sprite: np.ndarray
     corners: list[tuple[float, float] | None]
     drops: dict[int, float] = field(default_factory=dict)
+    face_in_sprite: tuple[float, float, float, float] | None = None
 
     def box(self, k: int, image_hw: tuple[int, int]) -> np.ndarray | None:
         """Return the face's box (4,) xyxy in frame k clipped to the picture, None when under half shows."""
@@ -38,7 +40,8 @@ class FacePath:
             return None
         h, w = self.sprite.shape[:2]
         x, y = self.corners[k]
-        full = np.array([x, y, x + w, y + h], dtype=np.float32)
+        fx1, fy1, fx2, fy2 = self.face_in_sprite or (0, 0, w, h)
+        full = np.array([x + fx1, y + fy1, x + fx2, y + fy2], dtype=np.float32)
         clipped = full.copy()
         clipped[[0, 2]] = clipped[[0, 2]].clip(0, image_hw[1])
         clipped[[1, 3]] = clipped[[1, 3]].clip(0, image_hw[0])
@@ -115,12 +118,15 @@ def line_path(start: tuple[float, float], velocity: tuple[float, float], frames:
     return [(start[0] + k * velocity[0], start[1] + k * velocity[1]) for k in range(frames)]
 
 
-def crossing_scene(sprites: list[np.ndarray], frames: int = 40) -> Scene:
+def crossing_scene(sprites: list[np.ndarray], frames: int = 40,
+                   faces_in_sprites: list | None = None) -> Scene:
     """Return two faces crossing each other horizontally (boxes overlapping as they pass), with drops."""
     width = 320
-    a = FacePath(1, sprites[0], line_path((10, 50), (6.5, 0.5), frames), {8: LOW, 9: LOW, 18: MISSED})
-    b = FacePath(2, sprites[1], line_path((width - 50, 80), (-6.5, -0.3), frames),
-                 {14: MISSED, 15: MISSED, 22: LOW})
+    inside = faces_in_sprites or [None, None]
+    a = FacePath(1, sprites[0], line_path((10, 50), (6.5, 0.5), frames), {8: LOW, 9: LOW, 18: MISSED},
+                 inside[0])
+    b = FacePath(2, sprites[1], line_path((width - 10 - sprites[1].shape[1], 80), (-6.5, -0.3), frames),
+                 {14: MISSED, 15: MISSED, 22: LOW}, inside[1])
     return Scene("crossing", 192, width, frames, [a, b])
 
 
