@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from faceyolo.errors import FaceyoloError
+from faceyolo.extras import VIDEO_INSTALL
 from faceyolo.geometry import box_iou
+
+
+def _linear_sum_assignment():
+    """Return scipy's Hungarian solver, or raise FaceyoloError saying how to install it."""
+    try:
+        from scipy.optimize import linear_sum_assignment
+    except ModuleNotFoundError:
+        raise FaceyoloError(f"tracking needs SciPy: {VIDEO_INSTALL}") from None
+    return linear_sum_assignment
 
 
 def match_by_iou(
@@ -20,7 +30,7 @@ def match_by_iou(
     if n_tracks == 0 or n_dets == 0:
         return [], list(range(n_tracks)), list(range(n_dets))
     iou = box_iou(np.asarray(track_boxes_xyxy, np.float64), np.asarray(detection_boxes_xyxy, np.float64))
-    rows, cols = linear_sum_assignment(1 - iou)
+    rows, cols = _linear_sum_assignment()(1 - iou)
     matches = [(int(t), int(d)) for t, d in zip(rows, cols, strict=True) if iou[t, d] >= min_iou]
     matched_tracks = {t for t, _ in matches}
     matched_dets = {d for _, d in matches}

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from faceyolo.errors import FaceyoloError
+from faceyolo.extras import VIDEO_INSTALL
 
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 DEFAULT_CODEC = "libx264"
@@ -38,7 +39,7 @@ def _av():
     try:
         import av
     except ModuleNotFoundError:
-        raise FaceyoloError("video needs PyAV: pip install av") from None
+        raise FaceyoloError(f"videos and streams need PyAV: {VIDEO_INSTALL}") from None
     return av
 
 
