@@ -37,6 +37,7 @@ from video_scenes import (  # noqa: E402
     Scene,
     ScriptedDetector,
     crossing_scene,
+    face_crops,
     leak_share,
     line_path,
     reentry_scene,
@@ -54,16 +55,7 @@ def face_sprites(shared: Path, width: int) -> tuple[list[np.ndarray], list]:
     if not photo_path.is_file():
         size = (width * 6 // 5, width)
         return [textured_sprite(1, size), textured_sprite(2, size)], [None, None]
-    photo = cv2.imread(str(photo_path))
-    sprites, inside = [], []
-    for face in FaceDetector.default(conf=0.3)(photo)[:2]:
-        x1, y1, x2, y2 = face.box
-        left, top = int(x1 - 0.25 * (x2 - x1)), int(y1 - 0.25 * (y2 - y1))
-        right, bottom = int(x2 + 0.25 * (x2 - x1)), int(y2 + 0.25 * (y2 - y1))
-        scale = width / (right - left)
-        sprites.append(cv2.resize(photo[top:bottom, left:right], (width, round(scale * (bottom - top)))))
-        inside.append(tuple(scale * np.array([x1 - left, y1 - top, x2 - left, y2 - top])))
-    return sprites, inside
+    return face_crops(cv2.imread(str(photo_path)), width)
 
 
 def hd_scene(sprites: list[np.ndarray], frames: int) -> Scene:

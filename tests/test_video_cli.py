@@ -13,8 +13,7 @@ import pytest
 
 from faceyolo.cli import main
 from faceyolo.geometry import box_iou
-from faceyolo.inference.detector import FaceDetector
-from video_scenes import crossing_scene, decoded_frames, leak_share, packets, write_clip
+from video_scenes import crossing_scene, decoded_frames, face_crops, leak_share, packets, write_clip
 
 pytest.importorskip("av")
 ZIDANE = "reference/yolov5n-0.5/raw/images/zidane.jpg"
@@ -23,15 +22,7 @@ ZIDANE = "reference/yolov5n-0.5/raw/images/zidane.jpg"
 @pytest.fixture(scope="module")
 def scene(shared):
     """The crossing scene with the two most confident faces of zidane.jpg, 72 px wide with some margin."""
-    photo = cv2.imread(str(shared / ZIDANE))
-    sprites, inside = [], []
-    for face in FaceDetector.default(conf=0.3)(photo)[:2]:
-        x1, y1, x2, y2 = face.box
-        left, top = int(x1 - 0.25 * (x2 - x1)), int(y1 - 0.25 * (y2 - y1))
-        right, bottom = int(x2 + 0.25 * (x2 - x1)), int(y2 + 0.25 * (y2 - y1))
-        scale = 72 / (right - left)
-        sprites.append(cv2.resize(photo[top:bottom, left:right], (72, round(scale * (bottom - top)))))
-        inside.append(tuple(scale * np.array([x1 - left, y1 - top, x2 - left, y2 - top])))
+    sprites, inside = face_crops(cv2.imread(str(shared / ZIDANE)), 72)
     return crossing_scene(sprites, frames=26, faces_in_sprites=inside)
 
 

@@ -113,6 +113,20 @@ def textured_sprite(seed: int, size: tuple[int, int] = (48, 40)) -> np.ndarray:
     return (patch * 1.6 - 80).clip(30, 255).astype(np.uint8)
 
 
+def face_crops(photo: np.ndarray, width: int, count: int = 2) -> tuple[list[np.ndarray], list[tuple]]:
+    """Return the `count` most confident faces of a photo (default model) as sprites `width` px wide with a
+    quarter-box margin, and where each face box lies in its sprite."""
+    sprites, inside = [], []
+    for face in FaceDetector.default(conf=0.3)(photo)[:count]:
+        x1, y1, x2, y2 = face.box
+        left, top = int(x1 - 0.25 * (x2 - x1)), int(y1 - 0.25 * (y2 - y1))
+        right, bottom = int(x2 + 0.25 * (x2 - x1)), int(y2 + 0.25 * (y2 - y1))
+        scale = width / (right - left)
+        sprites.append(cv2.resize(photo[top:bottom, left:right], (width, round(scale * (bottom - top)))))
+        inside.append(tuple(scale * np.array([x1 - left, y1 - top, x2 - left, y2 - top])))
+    return sprites, inside
+
+
 def line_path(start: tuple[float, float], velocity: tuple[float, float], frames: int) -> list:
     """Return the corners of a sprite moving at constant velocity (pixels per frame) from `start`."""
     return [(start[0] + k * velocity[0], start[1] + k * velocity[1]) for k in range(frames)]
