@@ -32,7 +32,8 @@ DEFAULT_MAX_MISSES = 30  # frame steps a track survives unseen (1 s at 30 fps)
 @dataclass
 class TrackedFrame:
     """The faces of one frame step: `faces` were detected in it (each with its track_id); `predicted` are the
-    live tracks it missed, at their predicted boxes (score: the track's last detection score)."""
+    live tracks it missed, at their predicted boxes grown by two standard deviations of the prediction
+    (score: the track's last detection score)."""
 
     faces: list[Face] = field(default_factory=list)
     predicted: list[Face] = field(default_factory=list)
@@ -52,6 +53,13 @@ class _Track:
 
     def box_xyxy(self) -> np.ndarray:
         return xywh_to_xyxy(self.state.box_xywh)
+
+    def reach_xyxy(self) -> np.ndarray:
+        """Return the predicted box grown by two standard deviations of its centre's uncertainty: where the
+        unseen face can be, wider the longer it has been missed."""
+        cx, cy, w, h = self.state.box_xywh
+        grow_x, grow_y = 2 * np.sqrt(np.diag(self.state.covariance)[:2])
+        return np.array([cx - w / 2 - grow_x, cy - h / 2 - grow_y, cx + w / 2 + grow_x, cy + h / 2 + grow_y])
 
 
 def _face_at(face: Face, box_xyxy: np.ndarray) -> Face:
@@ -92,7 +100,7 @@ class FaceTracker:
         if image_hw is not None:
             self.tracks = [t for t in self.tracks if _overlaps_image(t.box_xyxy(), image_hw)]
         if faces is None:
-            return TrackedFrame(predicted=[_face_at(t.face, t.box_xyxy()) for t in self.tracks])
+            return TrackedFrame(predicted=[_face_at(t.face, t.reach_xyxy()) for t in self.tracks])
 
         high = [f for f in faces if f.score >= self.high_score]
         low = [f for f in faces if self.low_score <= f.score < self.high_score]
@@ -108,7 +116,7 @@ class FaceTracker:
             else:
                 track.misses += 1
                 if track.misses <= self.max_misses:
-                    result.predicted.append(_face_at(track.face, track.box_xyxy()))
+                    result.predicted.append(_face_at(track.face, track.reach_xyxy()))
         self.tracks = [t for t in self.tracks if t.misses <= self.max_misses]
         result.faces.extend(self._start_track(face) for face in new_faces)
         return result
