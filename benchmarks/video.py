@@ -2,9 +2,9 @@
 blur-leak figures on the synthetic test scenes.
 
 Usage: python benchmarks/video.py [--shared ../shared] [--frames 90]
-Speed: the packaged default model exported to a dynamic ONNX file, run by ONNX Runtime on 2 threads at
-long side 640 (letterbox 640x384), over a 1280x720 H.264 clip with AAC sound built
-here (two face crops of zidane.jpg, or textured patches without ../shared, moving across a background);
+Speed: the packaged default model (its ONNX file, dynamic H/W) in ONNX Runtime on 2 threads at long side
+640 (letterbox 640x384), over a 1280x720 H.264 clip with AAC sound built here (two face crops of
+zidane.jpg, or textured patches without ../shared, moving across a background);
 each pipeline is one full run (decode, detect, track, draw or hide, encode), figures from its own summary.
 Tracking: IDF1, MOTA and ID switches (motmetrics, IoU ≥ 0.5) of FaceTracker on tests/video_scenes.py's
 crossing and re-entry scenes with scripted detections (score drops included), and of the default model on
@@ -67,14 +67,12 @@ def hd_scene(sprites: list[np.ndarray], frames: int) -> Scene:
 
 def speed(shared: Path, frames: int, work: Path) -> None:
     """Print frames/s of each pipeline on the 1280x720 clip."""
-    from faceyolo.export.run import export_weights
     from faceyolo.inference.blur_task import run_blur
-    from faceyolo.inference.detector import DEFAULT_WEIGHTS
+    from faceyolo.inference.detector import DEFAULT_ONNX as onnx
     from faceyolo.inference.run import run_detect
 
     clip = work / "hd.mp4"
     write_clip(clip, hd_scene(face_sprites(shared, 120)[0], frames), audio=True)
-    onnx = export_weights(DEFAULT_WEIGHTS, out=work / "default.onnx", dynamic=True).path
     runs = {
         "detect (per-frame detection only)": lambda: run_detect(str(clip), weights=onnx, img_size=640,
                                                                 project=work / "runs", progress=False),
