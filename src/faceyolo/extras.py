@@ -1,4 +1,5 @@
-"""The two installs: the lean one (detection with ONNX Runtime) and the `[train]` extra (PyTorch and more)."""
+"""The installs: the lean one (detection with ONNX Runtime), the `[train]` extra (PyTorch and more) and the
+`[video]` extra (PyAV and SciPy)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from faceyolo.errors import FaceyoloError
 # What `pip install 'faceyolo[train]'` adds: training, evaluation, export and the PyTorch weights formats.
 TRAIN_EXTRA = ("torch", "safetensors", "scipy", "matplotlib", "onnx")
 TRAIN_INSTALL = "pip install 'faceyolo[train]'"
+# What `pip install 'faceyolo[video]'` adds: videos and streams through PyAV, and face tracking.
+VIDEO_INSTALL = "pip install 'faceyolo[video]'"
 
 
 def is_installed(module: str) -> bool:

@@ -1,18 +1,13 @@
-"""`faceyolo detect` and `faceyolo demo`: faces in images, folders, videos, webcams."""
+"""`faceyolo detect`, `blur` and `demo`: faces in images, folders, videos, streams, webcams."""
 
 from __future__ import annotations
 
 
-def _add_detect(sub) -> None:
-    p = sub.add_parser(
-        "detect",
-        help="detect faces and landmarks in images, folders, globs, videos or a webcam",
-        description="Detect faces with five landmarks and write annotated copies (and optional JSON, crops, "
-        "aligned chips) under PROJECT/NAME. Resize rule: test_widerface.py's letterbox (long side = "
-        "--img-size, padded to multiples of 64 with grey 114, RGB input).",
-    )
+def _add_source_arguments(p, task: str) -> None:
+    """Add the arguments detect and blur share: SOURCE, the model and its thresholds, the run folder."""
     p.add_argument("source", metavar="SOURCE",
-                   help="image file, folder (recursive), quoted glob, video file, or webcam index (0)")
+                   help="image file, folder (recursive), quoted glob, video file, stream URL (rtsp://, "
+                   "http(s)://) or webcam index (0)")
     p.add_argument("--weights", default=None,
                    help="model file (.pt official, .safetensors, .onnx); default: the packaged model")
     p.add_argument("--conf", type=float, default=0.5,
@@ -24,12 +19,28 @@ def _add_detect(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or a GPU index (default cpu)")
     p.add_argument("--half", action="store_true", help="fp16 inference on CUDA (ignored on CPU)")
     p.add_argument("--max-det", type=int, default=1000, help="most faces kept per image (default 1000)")
+    p.add_argument("--project", default=f"runs/{task}",
+                   help=f"parent folder of the run (default runs/{task})")
+    p.add_argument("--name", default="exp", help="run folder name; exp2, exp3... if taken (default exp)")
+
+
+def _add_detect(sub) -> None:
+    p = sub.add_parser(
+        "detect",
+        help="detect faces and landmarks in images, folders, globs, videos, streams or a webcam",
+        description="Detect faces with five landmarks and write annotated copies (and optional JSON, crops, "
+        "aligned chips) under PROJECT/NAME. Resize rule: test_widerface.py's letterbox (long side = "
+        "--img-size, padded to multiples of 64 with grey 114, RGB input).",
+    )
+    _add_source_arguments(p, "detect")
     p.add_argument("--json", action="store_true", help="write one JSON of boxes, scores, landmarks per image")
+    p.add_argument("--track", action="store_true",
+                   help="videos and streams: give each face a track ID that stays while it is in view")
+    p.add_argument("--vid-stride", type=int, default=1,
+                   help="videos and streams: only every N-th frame (default 1)")
     p.add_argument("--save-crops", action="store_true", help="save each face's box crop under crops/")
     p.add_argument("--save-aligned", action="store_true",
                    help="save each face aligned to the ArcFace 112x112 template under aligned/")
-    p.add_argument("--project", default="runs/detect", help="parent folder of the run (default runs/detect)")
-    p.add_argument("--name", default="exp", help="run folder name; exp2, exp3... if taken (default exp)")
     p.set_defaults(func=_run_detect)
 
 
@@ -39,7 +50,50 @@ def _run_detect(args) -> int:
     summary = run_detect(
         args.source, weights=args.weights, conf=args.conf, iou=args.iou, img_size=args.img_size,
         device=args.device, half=args.half, max_det=args.max_det, save_json=args.json,
-        save_crops=args.save_crops, save_aligned=args.save_aligned, project=args.project, name=args.name,
+        save_crops=args.save_crops, save_aligned=args.save_aligned, track=args.track,
+        vid_stride=args.vid_stride, project=args.project, name=args.name,
+    )
+    print(summary.line())
+    return 0 if summary.images + summary.video_frames else 1
+
+
+def _add_blur(sub) -> None:
+    from faceyolo.inference.blur import BLUR_METHODS, DEFAULT_MASK_SCALE
+
+    p = sub.add_parser(
+        "blur",
+        help="hide faces in images, folders, videos, streams or a webcam",
+        description="Write copies of SOURCE with every face hidden under PROJECT/NAME. Videos keep their "
+        "container, audio and subtitle streams (copied unchanged), rotation, frame count and timing; on "
+        "video every face the tracker places in a frame is hidden, also in frames where the detector "
+        "missed it.",
+    )
+    _add_source_arguments(p, "blur")
+    p.add_argument("--method", choices=BLUR_METHODS, default="gaussian",
+                   help="gaussian (default), pixelate, solid (black) or ellipse (a blur that follows the "
+                   "face)")
+    p.add_argument("--mask-scale", type=float, default=DEFAULT_MASK_SCALE,
+                   help="hidden area as a multiple of the face box, about its centre "
+                   f"(default {DEFAULT_MASK_SCALE})")
+    p.add_argument("--no-track", action="store_true",
+                   help="hide only each frame's own detections (faces the detector misses stay visible)")
+    p.add_argument("--vid-stride", type=int, default=1,
+                   help="detect on every N-th video frame; the frames between are hidden at the tracked "
+                   "faces' predicted places (default 1)")
+    p.add_argument("--codec", default=None, help="video encoder (default libx264; libvpx-vp9 for .webm)")
+    p.add_argument("--crf", type=int, default=18,
+                   help="libx264/libx265 constant quality, lower is better (default 18)")
+    p.set_defaults(func=_run_blur)
+
+
+def _run_blur(args) -> int:
+    from faceyolo.inference.blur_task import run_blur
+
+    summary = run_blur(
+        args.source, weights=args.weights, method=args.method, mask_scale=args.mask_scale, conf=args.conf,
+        iou=args.iou, img_size=args.img_size, device=args.device, half=args.half, max_det=args.max_det,
+        tracking=not args.no_track, vid_stride=args.vid_stride, codec=args.codec, crf=args.crf,
+        project=args.project, name=args.name,
     )
     print(summary.line())
     return 0 if summary.images + summary.video_frames else 1
@@ -71,4 +125,5 @@ def _run_demo(args) -> int:
 def add_commands(sub) -> None:
     """Register this group's commands on the top-level sub-command table."""
     _add_detect(sub)
+    _add_blur(sub)
     _add_demo(sub)

@@ -14,7 +14,7 @@ half)` of `faceyolo.inference.onnx_backend`. This module imports neither torch n
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from faceyolo.extras import is_installed, require_train_extra
 from faceyolo.inference.face import Face, faces_from_detections
 from faceyolo.inference.nms import nms_faces
 from faceyolo.inference.preprocess import letterbox_batches, network_size, to_rgb
+from faceyolo.inference.track import FaceTracker, TrackedFrame
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 DEFAULT_ONNX = ASSETS / "default.onnx"  # what detection runs, with ONNX Runtime
@@ -74,7 +75,8 @@ def _to_numpy(dets) -> np.ndarray:
 
 
 class FaceDetector:
-    """Detects faces: `detector(image)` → list[Face]; `detector([images])` → list[list[Face]].
+    """Detects faces: `detector(image)` → list[Face]; `detector([images])` → list[list[Face]];
+    `detector.track(frames)` → a TrackedFrame per video frame, faces with track IDs.
 
     Images are BGR uint8 arrays (OpenCV's order) unless `rgb=True`, PIL images, or paths. Results are in
     the original image's pixels, not rounded, sorted by descending score.
@@ -152,13 +154,44 @@ class FaceDetector:
             return self.detect_rgb([to_rgb(image, rgb) for image in images])
         return self.detect_rgb([to_rgb(images, rgb)])[0]
 
-    def detect_rgb(self, images_rgb: Sequence[np.ndarray]) -> list[list[Face]]:
-        """Return a face list per image of images_rgb (each RGB uint8 (h, w, 3)), batched by input shape."""
+    def detect_rgb(self, images_rgb: Sequence[np.ndarray], conf: float | None = None) -> list[list[Face]]:
+        """Return a face list per image of images_rgb (each RGB uint8 (h, w, 3)), batched by input shape.
+
+        `conf` None: the detector's own score threshold.
+        """
         results: list[list[Face]] = [[] for _ in images_rgb]
         for batch in letterbox_batches(images_rgb, self.img_size, self.batch_size):
             decoded = self.backend(batch.images)
-            dets_per_image = nms_faces(decoded, self.conf, self.iou, max_det=self.max_det)
+            dets_per_image = nms_faces(decoded, self.conf if conf is None else conf, self.iou,
+                                       max_det=self.max_det)
             for index, dets in zip(batch.indices, dets_per_image, strict=True):
                 orig_hw = images_rgb[index].shape[:2]
                 results[index] = faces_from_detections(_to_numpy(dets), batch.input_hw, orig_hw)
         return results
+
+    def tracker(self) -> FaceTracker:
+        """Return a new FaceTracker whose high-score threshold is this detector's `conf`."""
+        return FaceTracker(high_score=self.conf)
+
+    def track_frame(self, image, tracker: FaceTracker, detect: bool = True,
+                    rgb: bool = False) -> TrackedFrame:
+        """Return the tracked faces of the next frame of a video (images as for `__call__`).
+
+        Detection runs down to the tracker's low score, so faces whose score dropped keep their track;
+        `detect` False only moves the tracks (a frame skipped by a stride).
+        """
+        image_rgb = to_rgb(image, rgb)
+        if not detect:
+            return tracker.step(None, image_rgb.shape[:2])
+        faces = self.detect_rgb([image_rgb], conf=min(self.conf, tracker.low_score))[0]
+        return tracker.step(faces, image_rgb.shape[:2])
+
+    def track(self, frames: Iterable, rgb: bool = False, detect_every: int = 1) -> Iterator[TrackedFrame]:
+        """Yield a TrackedFrame per frame of one video: its faces carry stable `track_id`s.
+
+        `detect_every` N runs the detector on every N-th frame only; the frames between get the tracks'
+        predicted boxes (`TrackedFrame.predicted`).
+        """
+        tracker = self.tracker()
+        for index, image in enumerate(frames):
+            yield self.track_frame(image, tracker, detect=index % detect_every == 0, rgb=rgb)

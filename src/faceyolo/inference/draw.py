@@ -17,8 +17,8 @@ LANDMARK_COLORS = ((255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 0, 255), (255, 2
 def draw_faces(image_bgr: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
     """Return a copy of image_bgr (H, W, 3) uint8 with each face's box, score and landmarks drawn.
 
-    Line widths and text size grow with the image, so drawings stay visible on large photos; the score is
-    left out for faces much narrower than its label.
+    Line widths and text size grow with the image, so drawings stay visible on large photos; a tracked
+    face's label starts with its track ID ("#3 0.91"); the label is left out for faces much narrower than it.
     """
     canvas = image_bgr.copy()
     thickness = max(1, round(max(canvas.shape[:2]) / 500))
@@ -30,7 +30,7 @@ def draw_faces(image_bgr: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         for point, color in zip(face.landmarks, LANDMARK_COLORS, strict=True):
             centre = (int(round(float(point[0]))), int(round(float(point[1]))))
             cv2.circle(canvas, centre, radius, color, -1, cv2.LINE_AA)
-        label = f"{face.score:.2f}"
+        label = f"{face.score:.2f}" if face.track_id is None else f"#{face.track_id} {face.score:.2f}"
         (text_w, text_h), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
         if text_w > 1.5 * (x2 - x1):  # in crowds the labels of tiny faces would hide the faces
             continue

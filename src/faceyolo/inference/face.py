@@ -16,20 +16,25 @@ class Face:
     """One detected face in original-image pixels (floats, not rounded).
 
     box (4,) float32 [x1, y1, x2, y2]; score: obj × class probability; landmarks (5, 2) float32 (x, y) in
-    the order of LANDMARK_NAMES.
+    the order of LANDMARK_NAMES; track_id: the face's track across video frames (None when not tracked).
     """
 
     box: np.ndarray
     score: float
     landmarks: np.ndarray
+    track_id: int | None = None
 
     def to_dict(self, decimals: int = 3) -> dict:
-        """Return the JSON form {"box": [x1, y1, x2, y2], "score", "landmarks": [[x, y] × 5]}."""
-        return {
+        """Return the JSON form {"box": [x1, y1, x2, y2], "score", "landmarks": [[x, y] × 5]} (and
+        "track_id" when tracked)."""
+        record = {
             "box": [round(float(v), decimals) for v in self.box],
             "score": round(self.score, 5),
             "landmarks": [[round(float(x), decimals), round(float(y), decimals)] for x, y in self.landmarks],
         }
+        if self.track_id is not None:
+            record["track_id"] = self.track_id
+        return record
 
 
 def faces_from_detections(

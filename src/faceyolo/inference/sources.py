@@ -1,7 +1,10 @@
-"""What `faceyolo detect SOURCE` reads: an image, a folder (recursive), a glob, a video or a webcam index.
+"""What `faceyolo detect/blur SOURCE` reads: an image, a folder (recursive), a glob, a video, a stream URL
+(rtsp://, http(s)://…) or a webcam index.
 
 Iterating a `Source` yields `Frame`s (BGR images with an output name) and, for files that cannot be read
-or are not images/videos, `SourceError`s, so the caller reports them by name and goes on.
+or are not images/videos, `SourceError`s, so the caller reports them by name and goes on. Videos and
+streams are decoded by PyAV (`video.VideoInput`); a video that stops early yields its frames, then a
+SourceError saying where it stopped. Webcams are read with OpenCV.
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ import glob
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
 
 from faceyolo.errors import FaceyoloError
 from faceyolo.images import IMAGE_SUFFIXES, read_image
+from faceyolo.inference.video import VideoInput, is_url
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".wmv", ".mpg", ".mpeg", ".webm"})
 
@@ -27,7 +32,9 @@ class Frame:
     name: output name relative to the run folder ("sub/x.jpg"; a video's frames share the video's name);
     source: the file it came from ("webcam0" for a webcam); image: BGR uint8 (H, W, 3);
     index: frame number in a video or stream (0 for a still image);
-    fps: frames per second of a video or stream, None for a still image.
+    fps: frames per second of a video or stream, None for a still image;
+    time: seconds from the start of the video; pts: its timestamp in the video's time base (None when it
+    has none); video: the open VideoInput it came from (None for images and webcams).
     """
 
     name: str
@@ -35,6 +42,9 @@ class Frame:
     image: np.ndarray
     index: int = 0
     fps: float | None = None
+    time: float = 0.0
+    pts: int | None = None
+    video: VideoInput | None = None
 
     @property
     def is_video(self) -> bool:
@@ -57,8 +67,8 @@ def _glob_root(pattern: str) -> Path:
     return Path(*fixed) if fixed else Path(".")
 
 
-def _video_frames(capture: cv2.VideoCapture, name: str, source: str) -> Iterator[Frame]:
-    """Yield the frames of an opened capture until it ends; the capture is released afterwards."""
+def _webcam_frames(capture: cv2.VideoCapture, name: str, source: str) -> Iterator[Frame]:
+    """Yield the frames of an opened webcam capture until it ends; the capture is released afterwards."""
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
     index = 0
     try:
@@ -66,20 +76,50 @@ def _video_frames(capture: cv2.VideoCapture, name: str, source: str) -> Iterator
             ok, image = capture.read()
             if not ok:
                 return
-            yield Frame(name=name, source=source, image=image, index=index, fps=fps)
+            yield Frame(name=name, source=source, image=image, index=index, fps=fps, time=index / fps)
             index += 1
     finally:
         capture.release()
 
 
-class Source:
-    """The frames behind a SOURCE string; `len()` is the number of files (0 for a webcam)."""
+def _stream_name(url: str) -> str:
+    """Return the output name of a stream URL: its last path part with a video suffix ("stream.mp4")."""
+    name = Path(urlsplit(url).path).name or "stream"
+    return name if Path(name).suffix.lower() in VIDEO_SUFFIXES else f"{name}.mp4"
 
-    def __init__(self, spec: str):
+
+def _video_frames(spec: str, name: str, copy_streams: bool) -> Iterator[Frame | SourceError]:
+    """Yield the frames of a video file or stream, then a SourceError if it could not be read to its end."""
+    try:
+        video = VideoInput(spec, copy_streams=copy_streams)
+    except FaceyoloError as err:
+        yield SourceError(name, str(err).removeprefix(f"{spec}: "))
+        return
+    frames = 0
+    for decoded in video:
+        yield Frame(name=name, source=spec, image=decoded.image, index=decoded.index, fps=video.fps,
+                    time=decoded.time, pts=decoded.pts, video=video)
+        frames += 1
+    if video.error:
+        yield SourceError(name, f"{video.error} (the {frames} frames before are kept)")
+    elif frames == 0:
+        yield SourceError(name, "cannot decode video (no frames)")
+
+
+class Source:
+    """The frames behind a SOURCE string; `len()` is the number of files (0 for a webcam or stream).
+
+    copy_streams: keep the audio and subtitle packets of videos for a VideoOutput to copy.
+    """
+
+    def __init__(self, spec: str, copy_streams: bool = False):
         self.spec = str(spec)
+        self.copy_streams = copy_streams
         is_index = self.spec.isdigit() and not Path(self.spec).exists()
         self.webcam: int | None = int(self.spec) if is_index else None
-        self.files: list[tuple[Path, str]] = [] if self.webcam is not None else self._expand()
+        self.url: str | None = self.spec if is_url(self.spec) else None
+        live = self.webcam is not None or self.url is not None
+        self.files: list[tuple[Path, str]] = [] if live else self._expand()
 
     def _expand(self) -> list[tuple[Path, str]]:
         """Return (path, output name) of every file the spec names, sorted; FaceyoloError if none."""
@@ -105,8 +145,9 @@ class Source:
         return len(self.files)
 
     def frame_count(self) -> int | None:
-        """Return how many frames iterating will give (videos as their header says); None for a webcam."""
-        if self.webcam is not None:
+        """Return about how many frames iterating will give (videos as their header says); None for a
+        webcam or a stream."""
+        if self.webcam is not None or self.url is not None:
             return None
         total = 0
         for path, _ in self.files:
@@ -123,13 +164,15 @@ class Source:
             capture = cv2.VideoCapture(self.webcam)
             if not capture.isOpened():
                 raise FaceyoloError(f"webcam {self.webcam}: cannot open it")
-            yield from _video_frames(capture, f"webcam{self.webcam}.mp4", f"webcam{self.webcam}")
+            yield from _webcam_frames(capture, f"webcam{self.webcam}.mp4", f"webcam{self.webcam}")
+            return
+        if self.url is not None:
+            yield from _video_frames(self.url, _stream_name(self.url), self.copy_streams)
             return
         for path, name in self.files:
             yield from self._file_frames(path, name)
 
-    @staticmethod
-    def _file_frames(path: Path, name: str) -> Iterator[Frame | SourceError]:
+    def _file_frames(self, path: Path, name: str) -> Iterator[Frame | SourceError]:
         """Yield the frames of one file, or one SourceError when it cannot be read."""
         suffix = path.suffix.lower()
         if suffix in IMAGE_SUFFIXES:
@@ -138,15 +181,6 @@ class Source:
             except FaceyoloError as err:
                 yield SourceError(name, str(err).removeprefix(f"{path}: "))
         elif suffix in VIDEO_SUFFIXES:
-            capture = cv2.VideoCapture(str(path))
-            if not capture.isOpened():
-                yield SourceError(name, "cannot open video")
-                return
-            frames = 0
-            for frame in _video_frames(capture, name, str(path)):
-                frames += 1
-                yield frame
-            if frames == 0:
-                yield SourceError(name, "cannot decode video (no frames)")
+            yield from _video_frames(str(path), name, self.copy_streams)
         else:
             yield SourceError(name, f"unsupported file type {suffix or '(no suffix)'!r}")
