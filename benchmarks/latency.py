@@ -59,7 +59,7 @@ def onnx_session_call(path: Path, img_size: int) -> Callable[[], object]:
     import numpy as np
     import torch
 
-    from faceyolo.export.onnx_backend import create_session
+    from faceyolo.inference.onnx_backend import create_session
 
     session = create_session(path, threads=torch.get_num_threads())
     feed = {session.get_inputs()[0].name: np.random.default_rng(0).random((1, 3, img_size, img_size),

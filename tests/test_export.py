@@ -13,14 +13,14 @@ import torch
 from faceyolo.cli import main
 from faceyolo.errors import FaceyoloError
 from faceyolo.export.onnx import export_onnx
-from faceyolo.export.onnx_backend import create_session
-from faceyolo.export.onnx_metadata import read_metadata
 from faceyolo.export.onnx_nms import NmsSettings
 from faceyolo.export.torchscript import METADATA_FILE, export_torchscript
 from faceyolo.export.wrapper import ExportModule
 from faceyolo.geometry import box_iou, letterbox
 from faceyolo.inference.detector import FaceDetector
 from faceyolo.inference.nms import nms_faces
+from faceyolo.inference.onnx_backend import create_session
+from faceyolo.inference.onnx_metadata import read_metadata
 from faceyolo.models.build import build_model
 from faceyolo.weights import load_model
 

@@ -41,9 +41,10 @@ def _add_info(sub) -> None:
 
 
 def _run_info(args) -> int:
-    from faceyolo.models.summary import format_summary, load_for_summary, summarize
+    from faceyolo.models.summary import format_summary, summarize
+    from faceyolo.weights import load_model_or_variant
 
-    print(format_summary(summarize(load_for_summary(args.model), args.img_size)))
+    print(format_summary(summarize(load_model_or_variant(args.model), args.img_size)))
     return 0
 
 

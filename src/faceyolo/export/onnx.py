@@ -14,7 +14,6 @@ from pathlib import Path
 import torch
 
 from faceyolo.errors import FaceyoloError
-from faceyolo.export.onnx_metadata import write_metadata
 from faceyolo.export.onnx_nms import NmsSettings, append_nms
 from faceyolo.export.wrapper import (
     DECODED_NAME,
@@ -25,6 +24,7 @@ from faceyolo.export.wrapper import (
     quiet_tracing,
 )
 from faceyolo.files import atomic_write_bytes
+from faceyolo.inference.onnx_metadata import write_metadata
 from faceyolo.models.build import FaceModel
 
 DEFAULT_OPSET = 17

@@ -19,9 +19,9 @@ import cv2
 import numpy as np
 
 from faceyolo.errors import FaceyoloError
-from faceyolo.export.onnx_metadata import read_metadata, write_metadata
 from faceyolo.files import atomic_write_bytes
 from faceyolo.geometry import letterbox
+from faceyolo.inference.onnx_metadata import read_metadata, write_metadata
 
 # Min/max ranges need enough images: official n-0.5, WIDER sample Easy/Medium/Hard AP change vs fp32 with
 # 100 shared train-pool images -1.37/-1.07/-0.64 points, with 300 -0.23/-0.95/-0.78.

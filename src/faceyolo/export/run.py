@@ -53,7 +53,7 @@ def default_output(weights: Path, fmt: str, int8: bool = False) -> Path:
 def _outputs(module_or_path, fmt: str, images: np.ndarray) -> list[np.ndarray]:
     """Return every output of a PyTorch module, an ONNX file ("onnx") or a TorchScript file for `images`."""
     if fmt == "onnx":
-        from faceyolo.export.onnx_backend import create_session
+        from faceyolo.inference.onnx_backend import create_session
 
         return create_session(module_or_path).run(None, {INPUT_NAME: images})
     import torch

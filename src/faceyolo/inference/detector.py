@@ -8,7 +8,7 @@ reduced modulo 64 with value 114, RGB input — not detect_face.py, which feeds 
 A backend is any callable mapping images (B, 3, H, W) float32 RGB in [0, 1] to decoded rows
 (B, N, 16) [cx, cy, w, h, obj, 10 landmarks, cls] in input pixels, as a torch tensor or a NumPy array.
 `from_file` picks it by suffix: .pt / .safetensors → `TorchBackend`; .onnx → `load_backend(path, device,
-half)` of `faceyolo.export.onnx_backend`. This module imports neither torch nor onnxruntime itself.
+half)` of `faceyolo.inference.onnx_backend`. This module imports neither torch nor onnxruntime itself.
 """
 
 from __future__ import annotations
@@ -53,12 +53,8 @@ def _load_backend(path: Path, device: str, half: bool) -> Callable:
 
         return TorchBackend.from_file(path, device=device, half=half)
     if suffix == ".onnx":
-        try:
-            from faceyolo.export.onnx_backend import load_backend
-        except ModuleNotFoundError as err:
-            if err.name != "faceyolo.export.onnx_backend":
-                raise
-            raise FaceyoloError(f"{path}: ONNX models are not supported by this installation yet") from None
+        from faceyolo.inference.onnx_backend import load_backend
+
         return load_backend(path, device=device, half=half)
     raise FaceyoloError(f"{path}: unsupported weights format {suffix!r} (use .pt, .safetensors or .onnx)")
 

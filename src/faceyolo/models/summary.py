@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch.func import functional_call
 from torch.utils.flop_counter import FlopCounterMode
 
-from faceyolo.errors import FaceyoloError
-from faceyolo.models.build import FaceModel, build_model
-from faceyolo.models.variants import VARIANTS
+from faceyolo.models.build import FaceModel
 
 
 @dataclass(frozen=True)
@@ -81,14 +78,3 @@ def format_summary(summary: ModelSummary) -> str:
     lines.append(f"Model Summary: {summary.layers} layers, {summary.parameters} parameters, "
                  f"{summary.gflops:.3f} GFLOPs@{summary.img_size}")
     return "\n".join(lines)
-
-
-def load_for_summary(model: str) -> FaceModel:
-    """Return a fresh FaceModel for a variant name, or the model stored in a weights file."""
-    if model in VARIANTS:
-        return build_model(model)
-    if Path(model).is_file():
-        from faceyolo.weights import load_model
-
-        return load_model(model)
-    raise FaceyoloError(f"{model}: not a model variant ({', '.join(VARIANTS)}) nor an existing weights file")

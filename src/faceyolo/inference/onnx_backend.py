@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from faceyolo.errors import FaceyoloError
-from faceyolo.export.onnx_metadata import decode_metadata
 from faceyolo.geometry import PAD_VALUE
+from faceyolo.inference.onnx_metadata import decode_metadata
 
 DEFAULT_THREADS = 2
 DETECTION_COLUMNS = 16  # [x1, y1, x2, y2, score, 10 landmarks, cls]

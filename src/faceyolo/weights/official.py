@@ -1,6 +1,6 @@
 """Official YOLOv5-Face `.pt` checkpoints, interpreted: state dict, layer table, activation and metadata.
 
-The bytes are read by `faceyolo.checkpoint_pickle` (restricted unpickler, no pickled code runs); this
+The bytes are read by `faceyolo.weights.restricted_pickle` (restricted unpickler, no pickled code runs); this
 module walks the recorded module stand-ins the way torch's `state_dict()` does (SPEC §7).
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from faceyolo.checkpoint_pickle import PickledModule, read_torch_pickle
 from faceyolo.errors import FaceyoloError
+from faceyolo.weights.restricted_pickle import PickledModule, read_torch_pickle
 
 DEFAULT_IMG_SIZE = 640
 _ACTIVATIONS = {"SiLU": "silu", "Hardswish": "hardswish", "ReLU": "relu", "LeakyReLU": "leaky_relu"}

@@ -1,7 +1,8 @@
 """Model weights in and out: faceyolo `.safetensors` (ours) and official YOLOv5-Face `.pt` (read safely).
 
 `load_model` is the one door: it reads either format, builds the matching `FaceModel` and loads the tensors
-as fp32 with strict key checking. Neither path executes code stored in the file.
+as fp32 with strict key checking. Neither path executes code stored in the file: official checkpoints go
+through `weights.official` (their module tree interpreted) and `weights.restricted_pickle` (the bytes).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 from faceyolo import __version__
 from faceyolo.errors import FaceyoloError
 from faceyolo.files import atomic_write
-from faceyolo.official_checkpoint import (
+from faceyolo.weights.official import (
     DEFAULT_IMG_SIZE,
     OfficialCheckpoint,
     activation_of,
@@ -161,6 +162,18 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> torch.nn
         return model.to(device).eval()
     except (RuntimeError, AssertionError) as err:  # torch asserts when built without that backend
         raise FaceyoloError(f"{path}: cannot move the model to device {device!r} ({err})") from err
+
+
+def load_model_or_variant(model: str) -> torch.nn.Module:
+    """Return a fresh FaceModel for a variant name, or the model stored in a weights file."""
+    from faceyolo.models.build import build_model
+    from faceyolo.models.variants import VARIANTS
+
+    if model in VARIANTS:
+        return build_model(model)
+    if Path(model).is_file():
+        return load_model(model)
+    raise FaceyoloError(f"{model}: not a model variant ({', '.join(VARIANTS)}) nor an existing weights file")
 
 
 def convert_weights(source: str | Path, destination: str | Path) -> dict:
