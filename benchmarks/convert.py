@@ -5,7 +5,7 @@ Runs (see ../shared/README.md; the 12,880-image train annotations are not availa
 1. placeholders: `wider_face_val_bbx_gt.txt` (3,226 images, 39,708 faces) with every image present as a
    1024x1024 JPEG placeholder in a temp folder: the whole file converts, no image is missing;
 2. shared: the same annotations over `data/widerface/train_pool/images` (1,025 real images, 2,201 missing).
-Image sizes come from a small JPEG/PNG/BMP header reader (faceyolo.data.imageinfo), never a decode.
+Image sizes come from file headers (Pillow's lazy open, faceyolo.data.imageinfo), never a decode.
 The figure is the best of `--repeats` runs (the first one also warms the file cache); the train split
 (12,880 images, ~159k faces) is extrapolated from the placeholder run's time per face. Wall and CPU time
 are both printed: on a shared, loaded machine the wall time mostly measures waiting for a core.

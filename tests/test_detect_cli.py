@@ -104,7 +104,7 @@ def test_glob_source_names_outputs_relative_to_the_folder_before_the_wildcard(ph
 def test_detect_without_weights_asks_for_them_when_no_default_model_ships(
     photo_folder, tmp_path, capsys, monkeypatch
 ):
-    monkeypatch.setattr(detector_module, "DEFAULT_WEIGHTS", tmp_path / "absent.safetensors")
+    monkeypatch.setattr(detector_module, "DEFAULT_ONNX", tmp_path / "absent.onnx")
     assert main(["detect", str(photo_folder), "--project", str(tmp_path / "runs")]) == 2
     assert "pass --weights" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()

@@ -183,14 +183,14 @@ def test_alignment_recovers_a_known_similarity():
 
 
 def test_unavailable_device_is_a_clear_error():
-    from faceyolo.inference.torch_backend import resolve_device
+    from faceyolo.devices import torch_device
 
-    assert resolve_device("cpu").type == "cpu"
+    assert torch_device("cpu").type == "cpu"
     if torch.cuda.is_available():
-        assert resolve_device("0") == torch.device("cuda:0")
+        assert torch_device("0") == torch.device("cuda:0")
         return
     for name in ("cuda", "0", "cuda:1"):
         with pytest.raises(FaceyoloError, match="CUDA is not available"):
-            resolve_device(name)
+            torch_device(name)
     with pytest.raises(FaceyoloError, match="unknown device"):
-        resolve_device("tpu7")
+        torch_device("tpu7")

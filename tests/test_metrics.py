@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from faceyolo.engine.metrics import (
+from faceyolo.engine.validator import validate
+from faceyolo.eval.metrics import (
     MetricsAccumulator,
     ap_per_class,
     compute_ap,
     match_predictions,
     save_metric_plots,
 )
-from faceyolo.engine.validator import validate
 
 BOX = np.array([[10, 10, 50, 50]], dtype=np.float64)
 

@@ -281,8 +281,9 @@ def test_pass_size_scales_then_rounds_up_to_64():
 def test_flip_and_multiscale_passes_find_the_same_faces(shared, official_pt):
     from faceyolo.eval.predictions import detect_passes
     from faceyolo.geometry import box_iou
+    from faceyolo.images import read_image
     from faceyolo.inference.detector import FaceDetector
-    from faceyolo.inference.preprocess import read_image, to_rgb
+    from faceyolo.inference.preprocess import to_rgb
 
     detector = FaceDetector.from_file(official_pt, conf=0.3, iou=0.5, max_det=None)
     image = to_rgb(read_image(shared / "reference" / "yolov5n-0.5" / "raw" / "images" / "zidane.jpg"))

@@ -1,42 +1,46 @@
 """`faceyolo demo` (`make demo`): the packaged default model on a public-domain photograph.
 
-The photograph ships with a dependency, so nothing is downloaded and no third-party photo is committed:
-matplotlib's sample data holds `grace_hopper.jpg`, the US Navy portrait of Rear Admiral Grace Hopper
-(a work of the US government, in the public domain).
+No third-party photo is committed and nothing is downloaded: the photograph is `grace_hopper.jpg` in
+matplotlib's sample data, the US Navy portrait of Rear Admiral Grace Hopper (a work of the US government,
+in the public domain). matplotlib comes with `faceyolo[train]`; the lean install takes a photo of yours.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
 
 from faceyolo.errors import FaceyoloError
+from faceyolo.extras import TRAIN_INSTALL, is_installed
 
 DEMO_PHOTO = "grace_hopper.jpg"
 
 
 def demo_photo() -> Path:
-    """Return the path of the demo photograph inside matplotlib's sample data."""
-    import matplotlib.cbook
-
-    try:
-        path = Path(matplotlib.cbook.get_sample_data(DEMO_PHOTO, asfileobj=False))
-    except (OSError, ValueError) as err:
-        raise FaceyoloError(f"matplotlib sample data: {DEMO_PHOTO} not found ({err})") from err
+    """Return the path of the demo photograph inside matplotlib's sample data (matplotlib not imported)."""
+    if not is_installed("matplotlib"):
+        raise FaceyoloError(f"the demo photograph comes with matplotlib, which the lean install leaves out: "
+                            f"pass a photo (faceyolo demo PHOTO) or {TRAIN_INSTALL}")
+    package = Path(importlib.util.find_spec("matplotlib").origin).parent
+    path = package / "mpl-data" / "sample_data" / DEMO_PHOTO
     if not path.is_file():
         raise FaceyoloError(f"{path}: demo photograph missing from matplotlib's sample data")
     return path
 
 
-def run_demo(project: str | os.PathLike = "runs/demo", weights: str | os.PathLike | None = None) -> dict:
-    """Return the JSON record of detecting faces in the demo photograph (written under `project`).
+def run_demo(project: str | os.PathLike = "runs/demo", weights: str | os.PathLike | None = None,
+             photo: str | os.PathLike | None = None) -> dict:
+    """Return the JSON record of detecting faces in `photo` (None: the demo photograph), under `project`.
 
     The record is what `faceyolo detect --json` writes, plus "run_dir" and "summary".
     """
     from faceyolo.inference.run import run_detect
 
-    photo = demo_photo()
+    photo = Path(photo) if photo is not None else demo_photo()
+    if not photo.is_file():
+        raise FaceyoloError(f"{photo}: no such photo")
     summary = run_detect(str(photo), weights=weights, save_json=True, project=project, name="exp",
                          progress=False)
     record = json.loads((summary.run_dir / f"{photo.stem}.json").read_text())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from faceyolo.cli.parsing import command_group
+from faceyolo.cli.parsing import command_group, needs_train_extra
 
 
 def _add_convert(sub) -> None:
@@ -105,6 +105,7 @@ def _add_annotate(sub) -> None:
     p.set_defaults(func=_run_annotate)
 
 
+@needs_train_extra
 def _run_annotate(args) -> int:
     from faceyolo.data.annotate import annotate_dataset, load_teacher
 
@@ -143,6 +144,7 @@ def _add_data(sub) -> None:
     s.set_defaults(func=_run_data)
 
 
+@needs_train_extra
 def _run_data(args) -> int:
     from pathlib import Path
 

@@ -50,9 +50,11 @@ def _add_demo(sub) -> None:
         "demo",
         help="detect faces in a public-domain photo with the default model (make demo)",
         description="Run `detect` with the packaged default model on the public-domain portrait of Grace "
-        "Hopper that matplotlib ships, write the annotated image and its JSON under PROJECT, and print the "
-        "faces found.",
+        "Hopper that matplotlib ships (or on PHOTO), write the annotated image and its JSON under PROJECT, "
+        "and print the faces found.",
     )
+    p.add_argument("photo", metavar="PHOTO", nargs="?",
+                   help="photo to use instead (needed by the lean install, which has no matplotlib)")
     p.add_argument("--weights", default=None, help="weights to use instead of the packaged default model")
     p.add_argument("--project", default="runs/demo", help="parent folder of the run (default runs/demo)")
     p.set_defaults(func=_run_demo)
@@ -61,7 +63,7 @@ def _add_demo(sub) -> None:
 def _run_demo(args) -> int:
     from faceyolo.demo import describe, run_demo
 
-    record = run_demo(project=args.project, weights=args.weights)
+    record = run_demo(project=args.project, weights=args.weights, photo=args.photo)
     print(describe(record))
     return 0 if record["faces"] else 1
 

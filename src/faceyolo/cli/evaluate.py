@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from faceyolo.cli.parsing import command_group
+from faceyolo.cli.parsing import command_group, needs_train_extra
 
 
 def _add_eval(sub) -> None:
@@ -35,7 +35,7 @@ def _add_eval(sub) -> None:
         "--scales", type=float, nargs="+", default=[1.0],
         help="input-size multipliers of --img-size, one pass each, merged with NMS (e.g. 0.5 1 1.5)",
     )
-    w.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available, else cpu)")
+    w.add_argument("--device", default="", help="cpu, cuda, cuda:N (default: cuda when available, else cpu)")
     w.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
     w.add_argument("--json", help="also write {easy, medium, hard, images} here (APs as fractions)")
     w.add_argument("--project", default="runs/eval", help="parent folder of the run (default runs/eval)")
@@ -44,6 +44,7 @@ def _add_eval(sub) -> None:
     w.set_defaults(func=_run_eval_widerface)
 
 
+@needs_train_extra
 def _run_eval_widerface(args) -> int:
     from faceyolo.eval.widerface_task import run_widerface_eval
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from faceyolo.cli.parsing import needs_train_extra
+
 
 def _add_export(sub) -> None:
     p = sub.add_parser(
@@ -41,6 +43,7 @@ def _add_export(sub) -> None:
     p.set_defaults(func=_run_export)
 
 
+@needs_train_extra
 def _run_export(args) -> int:
     from faceyolo.export.onnx_nms import NmsSettings
     from faceyolo.export.run import export_weights

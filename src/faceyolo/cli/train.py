@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from faceyolo.cli.parsing import needs_train_extra
+
 
 def _add_train(sub) -> None:
     p = sub.add_parser(
@@ -52,6 +54,7 @@ def _add_train(sub) -> None:
     p.set_defaults(func=_run_train)
 
 
+@needs_train_extra
 def _run_train(args) -> int:
     from faceyolo.engine.train_config import TrainConfig
     from faceyolo.engine.trainer import train
@@ -86,7 +89,7 @@ def _add_val(sub) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="images per batch (default 32)")
     p.add_argument("--conf", type=float, default=0.001, help="score threshold (default 0.001)")
     p.add_argument("--iou", type=float, default=0.6, help="NMS IoU threshold (default 0.6)")
-    p.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available, else cpu)")
+    p.add_argument("--device", default="", help="cpu, cuda, cuda:N (default: cuda when available, else cpu)")
     p.add_argument("--workers", type=int, default=0, help="data loader worker processes (default 0)")
     p.add_argument("--plots", action="store_true", help="save PR, F1, P and R curves as PNG")
     p.add_argument("--project", default="runs/val", help="parent folder of the run (default runs/val)")
@@ -95,6 +98,7 @@ def _add_val(sub) -> None:
     p.set_defaults(func=_run_val)
 
 
+@needs_train_extra
 def _run_val(args) -> int:
     from faceyolo.engine.validator import validate_weights
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from faceyolo.cli.parsing import needs_train_extra
+
 
 def _add_convert_weights(sub) -> None:
     p = sub.add_parser(
@@ -15,6 +17,7 @@ def _add_convert_weights(sub) -> None:
     p.set_defaults(func=_run_convert_weights)
 
 
+@needs_train_extra
 def _run_convert_weights(args) -> int:
     from faceyolo.weights import convert_weights
 
@@ -40,6 +43,7 @@ def _add_info(sub) -> None:
     p.set_defaults(func=_run_info)
 
 
+@needs_train_extra
 def _run_info(args) -> int:
     from faceyolo.models.summary import format_summary, summarize
     from faceyolo.weights import load_model_or_variant

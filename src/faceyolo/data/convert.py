@@ -39,11 +39,12 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from faceyolo.data.imageinfo import check_image, is_image_file
+from faceyolo.data.imageinfo import check_image
 from faceyolo.data.widerface import ImageAnnotation, read_annotations
 from faceyolo.errors import FaceyoloError
 from faceyolo.files import atomic_write_json, atomic_write_text
 from faceyolo.geometry import xyxy_to_xywh
+from faceyolo.images import is_image_file
 
 FACE_MALFORMED = "malformed annotation line"
 FACE_ZERO_SIZE = "zero/negative size"

@@ -20,7 +20,6 @@ import logging
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -42,6 +41,7 @@ from faceyolo.errors import FaceyoloError
 from faceyolo.files import atomic_write
 from faceyolo.geometry import xywh_to_xyxy, xyxy_to_xywh
 from faceyolo.hyp import load_hyp
+from faceyolo.images import read_image
 
 LOG = logging.getLogger(__name__)
 IMAGE_CACHES = (None, "ram", "disk")
@@ -160,10 +160,7 @@ class FaceDataset(Dataset):
         )
 
     def _read(self, index: int) -> np.ndarray:
-        path = self.image_files[index]
-        image = cv2.imread(path, cv2.IMREAD_COLOR)
-        if image is None:
-            raise FaceyoloError(f"{path}: cannot decode image (changed since the labels were checked?)")
+        image = read_image(self.image_files[index])
         return resize_long_side(image, self.img_size, shrink_with_area=not self.augment)
 
     def _load_resized(self, index: int) -> np.ndarray:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from faceyolo.data.imageinfo import is_image_file
 from faceyolo.errors import FaceyoloError
+from faceyolo.images import is_image_file
 
 FORMATS = ("bbx_gt", "retinaface", "filelist")
 

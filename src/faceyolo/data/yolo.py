@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from faceyolo.data.convert import ConvertOptions, ConvertReport, convert_records
-from faceyolo.data.imageinfo import is_image_file
 from faceyolo.data.widerface import ImageAnnotation, numeric_rows
 from faceyolo.errors import FaceyoloError
+from faceyolo.images import is_image_file
 
 IMAGE_NO_LABEL_FILE = "no label file"
 _BOX_FIELDS = 5

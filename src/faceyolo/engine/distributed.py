@@ -9,7 +9,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from faceyolo.errors import FaceyoloError
+from faceyolo.devices import torch_device
 
 
 @dataclass(frozen=True)
@@ -45,17 +45,10 @@ def select_device(device: str, info: DistInfo) -> torch.device:
 
     '' picks CUDA when available. Under torchrun each process takes the GPU of its local rank.
     """
-    device = device.strip().lower()
-    if device == "cpu" or (device == "" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise FaceyoloError(f"--device {device}: CUDA is not available on this machine")
-    if info.distributed:
+    resolved = torch_device(device)
+    if info.distributed and resolved.type == "cuda":
         return torch.device("cuda", info.local_rank)
-    first = device.removeprefix("cuda:").split(",")[0] if device else "0"
-    if not first.isdigit() or int(first) >= torch.cuda.device_count():
-        raise FaceyoloError(f"--device {device}: no such CUDA device ({torch.cuda.device_count()} visible)")
-    return torch.device("cuda", int(first))
+    return resolved
 
 
 def init_process_group(info: DistInfo, device: torch.device) -> None:
@@ -87,20 +80,16 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def broadcast_text(text: str, info: DistInfo) -> str:
-    """Return rank 0's `text` on every process (e.g. the run folder rank 0 created)."""
+def broadcast_from_main(value, info: DistInfo):
+    """Return rank 0's `value` on every process (e.g. the run folder rank 0 created).
+
+    As for gather_to_main, torch.distributed pickles `value` between the run's own processes only.
+    """
     if not info.distributed:
-        return text
-    data = torch.tensor(list(text.encode("utf-8")), dtype=torch.uint8)
-    size = torch.tensor([len(data)], dtype=torch.int64)
-    backend_device = "cuda" if dist.get_backend() == "nccl" else "cpu"
-    size = size.to(backend_device)
-    dist.broadcast(size, src=0)
-    buffer = torch.zeros(int(size.item()), dtype=torch.uint8, device=backend_device)
-    if info.is_main:
-        buffer.copy_(data)
-    dist.broadcast(buffer, src=0)
-    return bytes(buffer.cpu().tolist()).decode("utf-8")
+        return value
+    holder = [value if info.is_main else None]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
 
 
 def gather_to_main(value, info: DistInfo) -> list:

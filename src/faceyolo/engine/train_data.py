@@ -74,7 +74,7 @@ class TrainData:
 
     def save_curves(self, run_dir: Path, names: list[str]) -> list[Path]:
         """Return the PNGs of the last validation's PR, F1, P and R curves (none before any validation)."""
-        from faceyolo.engine.metrics import save_metric_plots
+        from faceyolo.eval.metrics import save_metric_plots
 
         if self.last_validation is None:
             return []

@@ -70,7 +70,7 @@ class Trainer:
         model = self._build_model(state)
         if state is None:  # only once the inputs proved usable, so a typo leaves no empty run folder
             run_dir = str(new_run_dir(config.project, config.name)) if info.is_main else ""
-            self.run_dir = Path(dist_utils.broadcast_text(run_dir, info))
+            self.run_dir = Path(dist_utils.broadcast_from_main(run_dir, info))
         self.weights_dir = self.run_dir / "weights"
         self.amp_dtype = amp_dtype(device)
         self.batch_size = self._total_batch(model, state)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faceyolo.engine.metrics import DetectionMetrics, MetricsAccumulator, save_metric_plots
+from faceyolo.eval.metrics import DetectionMetrics, MetricsAccumulator, save_metric_plots
 from faceyolo.files import atomic_write_json, new_run_dir
 from faceyolo.geometry import scale_boxes, xywh_to_xyxy
 from faceyolo.inference.nms import nms_faces
@@ -148,10 +148,10 @@ def validate_weights(
     """
     from faceyolo.data.config import load_data_config
     from faceyolo.data.loader import create_dataloader
-    from faceyolo.inference.torch_backend import resolve_device
+    from faceyolo.devices import torch_device
     from faceyolo.weights import load_model
 
-    device = resolve_device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch_device(device)
     config = load_data_config(data)
     model = load_model(weights, device=device)
     stride = int(model.stride.max())

@@ -18,15 +18,15 @@ import numpy as np
 
 from faceyolo.errors import FaceyoloError
 from faceyolo.files import atomic_write_text
+from faceyolo.images import is_image_file, read_image
 from faceyolo.inference.detector import FaceDetector
 from faceyolo.inference.face import Face
 from faceyolo.inference.nms import greedy_nms
-from faceyolo.inference.preprocess import network_size, read_image, to_rgb
+from faceyolo.inference.preprocess import network_size, to_rgb
 
 WIDER_IMG_SIZE = 640
 WIDER_CONF = 0.02
 WIDER_IOU = 0.5
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 FLIP_LANDMARK_ORDER = [1, 0, 2, 4, 3]  # a mirror swaps the eyes and the mouth corners; the nose stays
 
 
@@ -120,7 +120,7 @@ def find_images(images_dir: str | os.PathLike) -> list[Path]:
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise FaceyoloError(f"{images_dir}: image folder not found")
-    return sorted(p for p in images_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    return sorted(p for p in images_dir.rglob("*") if is_image_file(p) and p.is_file())
 
 
 @dataclass

@@ -57,15 +57,8 @@ class WiderEvalReport:
         return out
 
 
-def _default_device() -> str:
-    """Return "cuda" when a GPU is usable, else "cpu"."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def _detect_to_folder(weights, images, out_dir: Path, event_of: dict[str, str], img_size: int, conf: float,
-                      iou: float, flip: bool, scales: Sequence[float], device: str | None, batch_size: int,
+                      iou: float, flip: bool, scales: Sequence[float], device: str, batch_size: int,
                       progress: bool) -> list[str]:
     """Return the images skipped after writing WIDER prediction files for every image under `images`."""
     from tqdm import tqdm
@@ -76,7 +69,7 @@ def _detect_to_folder(weights, images, out_dir: Path, event_of: dict[str, str], 
     if not paths:
         raise FaceyoloError(f"{images}: no images found")
     # img_size here is a placeholder: detect_passes sizes each pass itself (img_size 0 = per-image size)
-    detector = FaceDetector.from_file(weights, device=device or _default_device(), conf=conf, iou=iou,
+    detector = FaceDetector.from_file(weights, device=device, conf=conf, iou=iou,
                                       img_size=WIDER_IMG_SIZE, max_det=None)
     detector.batch_size = batch_size
     with tqdm(total=len(paths), desc="detect", unit="img", disable=not progress) as bar:
@@ -97,7 +90,7 @@ def run_widerface_eval(
     iou: float = WIDER_IOU,
     flip: bool = False,
     scales: Sequence[float] = (1.0,),
-    device: str | None = None,
+    device: str = "",
     batch_size: int = 16,
     json_path: str | os.PathLike | None = None,
     progress: bool = True,

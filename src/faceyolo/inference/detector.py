@@ -19,26 +19,34 @@ from pathlib import Path
 
 import numpy as np
 
+from faceyolo.devices import parse_device
 from faceyolo.errors import FaceyoloError
+from faceyolo.extras import is_installed, require_train_extra
 from faceyolo.inference.face import Face, faces_from_detections
 from faceyolo.inference.nms import nms_faces
 from faceyolo.inference.preprocess import letterbox_batches, network_size, to_rgb
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "assets" / "default.safetensors"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+DEFAULT_ONNX = ASSETS / "default.onnx"  # what detection runs, with ONNX Runtime
+DEFAULT_SAFETENSORS = ASSETS / "default.safetensors"  # the same model for PyTorch: training, GPUs
 TORCH_SUFFIXES = (".pt", ".pth", ".safetensors")
 DEFAULT_CONF = 0.5  # user-facing default; detect_face.py hard-codes 0.6, test_widerface.py uses 0.02
 DEFAULT_IOU = 0.5
 DEFAULT_MAX_DET = 1000
 
 
-def resolve_weights(path: str | os.PathLike | None) -> Path:
-    """Return the weights path to use: `path`, or the packaged default model when `path` is None."""
+def resolve_weights(path: str | os.PathLike | None, device: str | None = "cpu") -> Path:
+    """Return the weights path to use: `path`, or the packaged default model when `path` is None.
+
+    The default model is its ONNX file, except on a CUDA device with PyTorch installed, where its
+    safetensors runs (fp16 with `half`) without needing onnxruntime-gpu.
+    """
     if path is None:
-        if not DEFAULT_WEIGHTS.is_file():
-            raise FaceyoloError(
-                f"no weights given and no packaged default model ({DEFAULT_WEIGHTS}): pass --weights"
-            )
-        return DEFAULT_WEIGHTS
+        on_gpu = parse_device(device).kind == "cuda" and is_installed("torch")
+        default = DEFAULT_SAFETENSORS if on_gpu else DEFAULT_ONNX
+        if not default.is_file():
+            raise FaceyoloError(f"no weights given and no packaged default model ({default}): pass --weights")
+        return default
     path = Path(path)
     if not path.is_file():
         raise FaceyoloError(f"{path}: no such weights file")
@@ -49,6 +57,7 @@ def _load_backend(path: Path, device: str, half: bool) -> Callable:
     """Return the backend for the weights file `path`, chosen by its suffix."""
     suffix = path.suffix.lower()
     if suffix in TORCH_SUFFIXES:
+        require_train_extra(f"{path}: reading {suffix} weights", ("torch", "safetensors"))
         from faceyolo.inference.torch_backend import TorchBackend
 
         return TorchBackend.from_file(path, device=device, half=half)
@@ -102,7 +111,7 @@ class FaceDetector:
 
         `img_size` None uses the input size recorded in the weights' metadata, else 640.
         """
-        backend = _load_backend(resolve_weights(path), device, half)
+        backend = _load_backend(resolve_weights(path, device), device, half)
         if img_size is None:
             img_size = getattr(backend, "default_img_size", None) or 640
         return cls(backend, conf=conf, iou=iou, img_size=img_size, max_det=max_det)

@@ -1,8 +1,8 @@
 """The PyTorch-free backend of FaceDetector: an ONNX Runtime session mapping input batches to decoded rows.
 
 Imports only NumPy and onnxruntime (never torch), so `FaceDetector.from_file("model.onnx")` and
-`faceyolo detect --weights model.onnx` run with the `faceyolo[onnx]` extra alone. The detector does the rest
-(letterbox, NMS, mapping back) with its own NumPy code, exactly as for the torch backend.
+`faceyolo detect --weights model.onnx` run in the lean install (no `[train]` extra). The detector does
+the rest (letterbox, NMS, mapping back) with its own NumPy code, exactly as for the torch backend.
 
 Accepted models: faceyolo exports with decoded output (`pred`) or NMS in the graph (`--nms`), and any ONNX
 model with one (B, 3, H, W) input and one (B, N, 15 + nc) decoded output (e.g. the original export.py's).
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceyolo.devices import parse_device
 from faceyolo.errors import FaceyoloError
 from faceyolo.geometry import PAD_VALUE
 from faceyolo.inference.onnx_metadata import decode_metadata
@@ -29,16 +30,14 @@ def _providers(device: str) -> list:
     """Return the ONNX Runtime execution providers for "cpu", "cuda", "cuda:N" or a bare GPU index."""
     import onnxruntime as ort
 
-    text = str(device).strip().lower()
-    if text == "cpu":
+    parsed = parse_device(device)
+    has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+    if parsed.kind == "cpu" or (parsed.kind == "auto" and not has_cuda):
         return ["CPUExecutionProvider"]
-    index = text.removeprefix("cuda").lstrip(":") or "0"
-    if not index.isdigit():
-        raise FaceyoloError(f"unknown device {device!r}: use cpu, cuda, cuda:N or a GPU index")
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
+    if not has_cuda:
         raise FaceyoloError(f"device {device!r} requested but this onnxruntime has no CUDA provider; "
                             "use --device cpu or install onnxruntime-gpu")
-    return [("CUDAExecutionProvider", {"device_id": int(index)}), "CPUExecutionProvider"]
+    return [("CUDAExecutionProvider", {"device_id": parsed.index}), "CPUExecutionProvider"]
 
 
 def _fixed(dim) -> int | None:
@@ -133,10 +132,8 @@ class OnnxBackend:
 
 def create_session(path: str | os.PathLike, device: str = "cpu", threads: int = DEFAULT_THREADS):
     """Return an onnxruntime InferenceSession for `path`: `threads` intra-op threads, all optimisations."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise FaceyoloError("ONNX models need onnxruntime: pip install 'faceyolo[onnx]'") from None
+    import onnxruntime as ort
+
     path = Path(path)
     if not path.is_file():
         raise FaceyoloError(f"{path}: no such ONNX file")

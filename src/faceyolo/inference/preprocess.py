@@ -11,28 +11,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from faceyolo.errors import FaceyoloError
 from faceyolo.geometry import LETTERBOX_STRIDE, letterbox, letterbox_shape
-
-
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Return the image file at `path` as BGR uint8 (H, W, 3); FaceyoloError if it cannot be read."""
-    path = Path(path)
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as err:
-        raise FaceyoloError(f"{path}: cannot read image ({err.strerror or err})") from None
-    if data.size == 0:
-        raise FaceyoloError(f"{path}: cannot decode image (0 bytes)")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if image is None:
-        raise FaceyoloError(f"{path}: cannot decode image ({data.size} bytes, not a supported image format)")
-    return image
+from faceyolo.images import read_image
 
 
 def to_rgb(image, rgb: bool = False) -> np.ndarray:

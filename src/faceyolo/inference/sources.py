@@ -15,9 +15,8 @@ import cv2
 import numpy as np
 
 from faceyolo.errors import FaceyoloError
-from faceyolo.inference.preprocess import read_image
+from faceyolo.images import IMAGE_SUFFIXES, read_image
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".wmv", ".mpg", ".mpeg", ".webm"})
 
 

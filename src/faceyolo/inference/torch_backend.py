@@ -7,21 +7,7 @@ import os
 import numpy as np
 import torch
 
-from faceyolo.errors import FaceyoloError
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """Return the torch device for "cpu", "cuda", "cuda:1" or a GPU index "0"; FaceyoloError if absent."""
-    text = str(device).strip().lower()
-    if text.isdigit():
-        text = f"cuda:{text}"
-    try:
-        resolved = torch.device(text)
-    except RuntimeError:
-        raise FaceyoloError(f"unknown device {device!r}: use cpu, cuda, cuda:N or a GPU index") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise FaceyoloError(f"device {device!r} requested but CUDA is not available here; use --device cpu")
-    return resolved
+from faceyolo.devices import torch_device
 
 
 class TorchBackend:
@@ -33,7 +19,7 @@ class TorchBackend:
     def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu", half: bool = False):
         from faceyolo.models.fuse import fuse_model
 
-        self.device = resolve_device(device)
+        self.device = torch_device(device)
         self.half = bool(half) and self.device.type == "cuda"
         fused = fuse_model(model).to(self.device).eval()
         self.model = fused.half() if self.half else fused.float()
