@@ -97,8 +97,8 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     tensors, header = read_safetensors(path)
     try:
         metadata = {key: json.loads(value) for key, value in header.items()}
-    except json.JSONDecodeError as err:
-        raise FaceyoloError(f"{path}: metadata is not valid JSON ({err})") from err
+    except (json.JSONDecodeError, RecursionError) as err:  # RecursionError: nested past Python's stack
+        raise FaceyoloError(f"{path}: metadata is not valid JSON ({type(err).__name__}: {err})") from None
     if metadata.get("format") != FORMAT_NAME:
         raise FaceyoloError(f"{path}: not a faceyolo weights file (no '{FORMAT_NAME}' metadata)")
     version = metadata.get("format_version")
@@ -116,24 +116,27 @@ def _is_number(value, low: float, high: float) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
 
 
+def is_input_size(value) -> bool:
+    """Return True for an int input size from MIN_IMG_SIZE to MAX_IMG_SIZE pixels."""
+    return isinstance(value, int) and _is_number(value, MIN_IMG_SIZE, MAX_IMG_SIZE)
+
+
 def _check_metadata(metadata: dict, path: Path) -> None:
     """Refuse metadata entries of the wrong kind: names, activation, stride, input size, variant."""
     names, stride, img_size = metadata.get("names"), metadata.get("stride"), metadata.get("img_size")
     wrong = {
-        "names": not (isinstance(names, list) and len(names) == metadata.get("nc")
-                      and all(isinstance(n, str) for n in names)),
+        "names": not (isinstance(names, list) and all(isinstance(n, str) for n in names)),
         "activation": not isinstance(metadata.get("activation"), str),
         "stride": stride is not None and not (isinstance(stride, list)
                                               and all(_is_number(s, 1, MAX_IMG_SIZE) for s in stride)),
-        "img_size": img_size is not None and not (isinstance(img_size, int)
-                                                  and _is_number(img_size, MIN_IMG_SIZE, MAX_IMG_SIZE)),
+        "img_size": img_size is not None and not is_input_size(img_size),
         "variant": not isinstance(metadata.get("variant"), str | None),
     }
     bad = [key for key, is_wrong in wrong.items() if is_wrong]
     if bad:
         shown = "; ".join(f"{key} {str(metadata.get(key))[:60]!r}" for key in bad)
-        raise FaceyoloError(f"{path}: metadata entries of the wrong kind ({shown}; names: one string per "
-                            f"class, img_size: {MIN_IMG_SIZE} to {MAX_IMG_SIZE})")
+        raise FaceyoloError(f"{path}: metadata entries of the wrong kind ({shown}; names: a list of strings, "
+                            f"img_size: {MIN_IMG_SIZE} to {MAX_IMG_SIZE})")
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
@@ -156,15 +159,17 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> torch.nn
                             "use FaceDetector.from_file for ONNX")
     else:
         raise FaceyoloError(f"{path}: unknown weights format '{suffix}' (expected .pt, .pth or .safetensors)")
+    _check_metadata(metadata, path)
     try:
         model = build_from_tensors(metadata["spec"], metadata["nc"], metadata["activation"], tensors)
     except FaceyoloError as err:
         raise FaceyoloError(f"{path}: {err}") from None
-    _check_metadata(metadata, path)
     file_stride = metadata.get("stride")
     if file_stride is not None and [float(s) for s in model.stride] != [float(s) for s in file_stride]:
         raise FaceyoloError(f"{path}: the built model has strides {model.stride.tolist()}, "
                             f"the file says {file_stride}")
+    if len(metadata["names"]) != model.nc:
+        raise FaceyoloError(f"{path}: {len(metadata['names'])} class names for {model.nc} classes")
     model.names = list(metadata["names"])
     model.meta = metadata
     try:

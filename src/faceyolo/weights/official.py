@@ -230,19 +230,24 @@ def _interpret(root: Any, path: Path) -> OfficialCheckpoint:
         nc = check_class_count(attrs.get("nc", spec.get("nc", 1)), state_dict)
     except FaceyoloError as err:
         raise FaceyoloError(f"{path}: {err}") from None
+    try:
+        documents = {key: jsonable(value, MAX_DOCUMENT_ITEMS) for key, value in (("yaml", spec),
+                                                                                ("hyp", attrs.get("hyp")))}
+    except FaceyoloError as err:
+        raise FaceyoloError(f"{path}: {err}") from None
     batchnorms = [vars(m) for m in _iter_modules(model) if _class_name(m) == "BatchNorm2d"]
     best_fitness = root.get("best_fitness") if isinstance(root, dict) else None
     return OfficialCheckpoint(
         path=path,
         sha256=_sha256(path),
         state_dict=state_dict,
-        spec=jsonable(spec, MAX_DOCUMENT_ITEMS),
+        spec=documents["yaml"],
         names=[str(n) for n in attrs.get("names") or range(nc)],
         nc=nc,
         stride=[float(s) for s in jsonable(stride)],
         anchors_px=anchor_grid.reshape(anchor_grid.shape[0], -1).tolist(),
         activation=activation,
-        hyp=jsonable(attrs.get("hyp"), MAX_DOCUMENT_ITEMS),
+        hyp=documents["hyp"],
         epoch=int(root.get("epoch", -1)) if isinstance(root, dict) else -1,
         best_fitness=None if best_fitness is None else float(np.asarray(best_fitness).ravel()[0]),
         yaml_file=None if attrs.get("yaml_file") is None else str(attrs["yaml_file"])[:1000],
