@@ -1,1 +1,1 @@
-"""Export to ONNX and TorchScript, and the PyTorch-free ONNX Runtime backend."""
+"""Export to ONNX (decoded, raw heads, NMS in the graph, INT8) and TorchScript; ONNX runs in inference/."""
