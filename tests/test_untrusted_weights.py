@@ -247,19 +247,20 @@ def test_checkpoint_array_that_does_not_start_empty_is_refused(tmp_path):
 # --- ONNX files with odd metadata ---
 
 
-def _tiny_onnx(path: Path, metadata: dict[str, str], outputs: int = 1) -> Path:
-    """Return path after writing a (1, 3, 8, 8) → (1, 12, 16) reshape graph with the given metadata_props."""
+def _tiny_onnx(path: Path, metadata: dict[str, str], outputs: int = 1, input_shape=(1, 3, 8, 8)) -> Path:
+    """Return path after writing an images (B, 3, H, W) → (B, N, 16) reshape graph with metadata_props."""
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
-    shape = helper.make_tensor("shape", TensorProto.INT64, [3], [1, 12, 16])
+    batch = input_shape[0]
+    shape = helper.make_tensor("shape", TensorProto.INT64, [3], [batch, -1, 16])
     nodes = [helper.make_node("Reshape", ["images", "shape"], ["pred"])]
-    outs = [helper.make_tensor_value_info("pred", TensorProto.FLOAT, [1, 12, 16])]
+    outs = [helper.make_tensor_value_info("pred", TensorProto.FLOAT, [batch, "N", 16])]
     if outputs == 2:
         nodes.append(helper.make_node("Identity", ["pred"], ["second"]))
-        outs.append(helper.make_tensor_value_info("second", TensorProto.FLOAT, [1, 12, 16]))
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("images", TensorProto.FLOAT,
-                                                                            [1, 3, 8, 8])], outs, [shape])
+        outs.append(helper.make_tensor_value_info("second", TensorProto.FLOAT, [batch, "N", 16]))
+    images = helper.make_tensor_value_info("images", TensorProto.FLOAT, list(input_shape))
+    graph = helper.make_graph(nodes, "tiny", [images], outs, [shape])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     for key, value in metadata.items():
@@ -269,19 +270,25 @@ def _tiny_onnx(path: Path, metadata: dict[str, str], outputs: int = 1) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("metadata", "outputs", "reason"), [
-    ({"nc": "1000000000000"}, 1, "metadata nc 1000000000000, expected 1 for its 16 output columns"),
-    ({"nc": '"many"'}, 1, "metadata nc 'many'"),
-    ({"nc": "-3"}, 1, "metadata nc -3"),
-    ({"output": '"nms"', "nc": "1000000000000"}, 2, "metadata nc 1000000000000, expected 1 to 1000"),
-    ({"output": '"nms"'}, 1, "metadata output 'nms' but the graph has 1 outputs"),
-    ({"output": '"banana"'}, 1, "metadata output 'banana'"),
+ONNX = (1, 3, 8, 8)
+
+
+@pytest.mark.parametrize(("metadata", "outputs", "input_shape", "reason"), [
+    ({"nc": "1000000000000"}, 1, ONNX, "metadata nc 1000000000000, expected 1 for its 16 output columns"),
+    ({"nc": '"many"'}, 1, ONNX, "metadata nc 'many'"),
+    ({"nc": "-3"}, 1, ONNX, "metadata nc -3"),
+    ({"output": '"nms"', "nc": "1000000000000"}, 2, ONNX, "metadata nc 1000000000000, expected 1 to 1000"),
+    ({"output": '"nms"'}, 1, ONNX, "metadata output 'nms' but the graph has 1 outputs"),
+    ({"output": '"banana"'}, 1, ONNX, "metadata output 'banana'"),
+    ({}, 1, (1, 3, 65536, 65536), "is past what faceyolo feeds"),
+    ({}, 1, (100000, 3, 8, 8), "is past what faceyolo feeds"),
 ])
-def test_onnx_metadata_that_does_not_fit_the_graph_is_one_line_error(tmp_path, metadata, outputs, reason):
+def test_onnx_metadata_that_does_not_fit_the_graph_is_one_line_error(tmp_path, metadata, outputs, input_shape,
+                                                                      reason):
     pytest.importorskip("onnxruntime")
     from faceyolo.inference.detector import FaceDetector
 
-    path = _tiny_onnx(tmp_path / "odd.onnx", metadata, outputs)
+    path = _tiny_onnx(tmp_path / "odd.onnx", metadata, outputs, input_shape)
     with pytest.raises(FaceyoloError) as err:
         FaceDetector.from_file(path)
     message = str(err.value)

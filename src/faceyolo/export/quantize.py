@@ -20,7 +20,7 @@ import numpy as np
 
 from faceyolo.errors import FaceyoloError
 from faceyolo.files import atomic_write_bytes
-from faceyolo.geometry import letterbox
+from faceyolo.geometry import MAX_IMG_SIZE, MIN_IMG_SIZE, is_input_size, letterbox
 from faceyolo.inference.onnx_metadata import read_metadata, write_metadata
 
 # Min/max ranges need enough images: official n-0.5, WIDER sample Easy/Medium/Hard AP change vs fp32 with
@@ -98,8 +98,6 @@ def float_nodes(proto, levels: int) -> list[str]:
 
 def _input_size(metadata: dict, path) -> tuple[int, int]:
     """Return the (height, width) an export's metadata names, refused unless both are sane input sizes."""
-    from faceyolo.weights import MAX_IMG_SIZE, MIN_IMG_SIZE, is_input_size
-
     size = metadata.get("img_size")
     if not (isinstance(size, list) and len(size) == 2 and all(is_input_size(v) for v in size)):
         raise FaceyoloError(f"{path}: metadata img_size {str(size)[:40]!r} is not [height, width], each "

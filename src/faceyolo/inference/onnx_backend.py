@@ -18,7 +18,7 @@ import numpy as np
 
 from faceyolo.devices import parse_device
 from faceyolo.errors import FaceyoloError
-from faceyolo.geometry import PAD_VALUE
+from faceyolo.geometry import MAX_IMG_SIZE, PAD_VALUE
 from faceyolo.inference.onnx_metadata import decode_metadata
 
 DEFAULT_THREADS = 2
@@ -26,6 +26,7 @@ DETECTION_COLUMNS = 16  # [x1, y1, x2, y2, score, 10 landmarks, cls]
 PAD_LEVEL = PAD_VALUE[0] / 255  # the letterbox's grey, as the network sees it
 OUTPUT_COUNTS = {"decoded": 1, "nms": 2}  # graph outputs of each output kind a faceyolo export names
 MAX_CLASSES = 1000  # an NMS model's class count sizes the rows made per image: a file may not name more
+MAX_FIXED_BATCH = 256  # a fixed-batch model is fed copies up to its batch: a file may not ask for more
 
 
 def _providers(device: str) -> list:
@@ -65,6 +66,9 @@ class OnnxBackend:
                                 f"{[(i.name, i.shape) for i in inputs]}")
         self.input_name = inputs[0].name
         batch, _, height, width = (_fixed(d) for d in inputs[0].shape)
+        if max(height or 0, width or 0) > MAX_IMG_SIZE or (batch or 0) > MAX_FIXED_BATCH:
+            raise FaceyoloError(f"{path}: fixed input {inputs[0].shape} is past what faceyolo feeds "
+                                f"(height and width up to {MAX_IMG_SIZE}, batch up to {MAX_FIXED_BATCH})")
         self.fixed_batch = batch
         self.fixed_hw = (height, width) if height and width else None
         self.output = self.metadata.get("output") or self._guess_output(outputs)

@@ -16,6 +16,7 @@ import torch
 from faceyolo import __version__
 from faceyolo.errors import FaceyoloError
 from faceyolo.files import atomic_write
+from faceyolo.geometry import MAX_IMG_SIZE, MIN_IMG_SIZE, is_input_size
 from faceyolo.weights.official import (
     DEFAULT_IMG_SIZE,
     OfficialCheckpoint,
@@ -30,7 +31,6 @@ __all__ = ["OfficialCheckpoint", "convert_weights", "load_model", "read_official
 
 FORMAT_NAME = "faceyolo-weights"
 FORMAT_VERSION = 1
-MIN_IMG_SIZE, MAX_IMG_SIZE = 32, 8192  # default input sizes a file may name (the original trains at 640–1280)
 
 
 def model_metadata(model: torch.nn.Module) -> dict:
@@ -114,11 +114,6 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
 def _is_number(value, low: float, high: float) -> bool:
     """Return True for an int or float (not a bool) in [low, high]."""
     return isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
-
-
-def is_input_size(value) -> bool:
-    """Return True for an int input size from MIN_IMG_SIZE to MAX_IMG_SIZE pixels."""
-    return isinstance(value, int) and _is_number(value, MIN_IMG_SIZE, MAX_IMG_SIZE)
 
 
 def _check_metadata(metadata: dict, path: Path) -> None:
