@@ -11,8 +11,10 @@ from pathlib import Path
 import cv2
 import pytest
 
+import wider_synthetic
 from faceyolo.cli import main
 from faceyolo.eval.widerface import SETTINGS, load_ground_truth
+from faceyolo.inference.detector import resolve_weights
 
 
 @pytest.fixture(scope="module")
@@ -102,13 +104,30 @@ def test_malformed_prediction_file_is_named_and_the_rest_scored(
     "extra, message",
     [
         (["--predictions", "p", "--weights", "w.pt"], "not both"),
-        (["--weights", "w.pt"], "needs --images"),
+        (["--weights", "w.pt"], "--weights needs --images"),
+        ([], "the default model needs --images"),
     ],
 )
 def test_eval_widerface_usage_errors_exit_2(synthetic_wider, tmp_path, capsys, extra, message):
     gt_dir = str(synthetic_wider.gt_dir)
     rc = main(["eval", "widerface", "--gt-dir", gt_dir, "--project", str(tmp_path), *extra])
     assert rc == 2 and message in capsys.readouterr().err
+
+
+def test_without_weights_or_predictions_the_packaged_default_model_is_scored(tmp_path, capsys):
+    faces = wider_synthetic.make_faces(images_per_event=2)
+    gt_dir = wider_synthetic.write_ground_truth(tmp_path / "gt", faces)
+    images = wider_synthetic.write_images(tmp_path / "images", faces)
+    common = ["eval", "widerface", "--images", str(images), "--gt-dir", str(gt_dir), "--img-size", "128",
+              "--device", "cpu", "--project", str(tmp_path / "runs"), "--quiet"]
+    assert main(common) == 0
+    assert f"scored {len(faces)} of {len(faces)}" in capsys.readouterr().out
+    assert main([*common, "--weights", str(resolve_weights(None))]) == 0
+    default, named = tmp_path / "runs" / "widerface", tmp_path / "runs" / "widerface2"
+    assert json.loads((default / "results.json").read_text())["detection"]["weights"] == "default"
+    files = sorted(p.relative_to(default) for p in (default / "predictions").rglob("*.txt"))
+    assert len(files) == len(faces)
+    assert all((default / f).read_bytes() == (named / f).read_bytes() for f in files)
 
 
 def test_missing_ground_truth_is_reported(tmp_path, capsys):

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import wider_synthetic
 from faceyolo.errors import FaceyoloError
 from faceyolo.eval.predictions import pass_size, unflip_faces, wider_box_rows, wider_file_text
 from faceyolo.eval.widerface import (
@@ -186,11 +187,80 @@ def test_match_to_a_face_outside_the_setting_is_neither_tp_nor_proposal():
     assert result.recall["hard"][0] == 0.5 and result.ap["hard"] == pytest.approx(1.0)
 
 
-def test_threshold_takes_the_last_box_above_it_in_file_order():
-    # unsorted file: the high-scored false positive comes second, so every threshold also counts the first box
+def test_unsorted_file_scores_as_its_score_sorted_copy():
+    # the high-scored false positive comes second: walked in file order, the top threshold would count the hit
     gt = _toy([[0, 0, 10, 10]], {"easy": [0]})
-    result = evaluate(gt, _preds([[0, 0, 10, 10, 0.2], [80, 80, 10, 10, 0.9]]))
-    assert result.recall["easy"][0] == 1.0 and result.precision["easy"][0] == 0.5
+    unsorted = evaluate(gt, _preds([[0, 0, 10, 10, 0.2], [80, 80, 10, 10, 0.9], [40, 40, 9, 9, 0.5]]))
+    in_order = evaluate(gt, _preds([[80, 80, 10, 10, 0.9], [40, 40, 9, 9, 0.5], [0, 0, 10, 10, 0.2]]))
+    assert unsorted.recall["easy"][0] == 0.0 and unsorted.recall["easy"][-1] == 1.0
+    np.testing.assert_array_equal(unsorted.precision["easy"], in_order.precision["easy"])
+    assert unsorted.ap["easy"] == in_order.ap["easy"]
+
+
+@pytest.fixture
+def synthetic(tmp_path: Path) -> tuple[Path, dict]:
+    """Return (ground-truth folder, predictions by image) of a tiny synthetic WIDER val set."""
+    faces = wider_synthetic.make_faces(images_per_event=4)
+    return wider_synthetic.write_ground_truth(tmp_path / "gt", faces), wider_synthetic.make_predictions(faces)
+
+
+@pytest.mark.parametrize("order", ["shuffled", "reversed", "ascending"])
+def test_aps_do_not_depend_on_the_order_of_lines_in_prediction_files(synthetic, tmp_path, order):
+    gt_dir, rows = synthetic
+    rng = np.random.default_rng(3)
+    reorder = {
+        "shuffled": lambda r: r[rng.permutation(len(r))],
+        "reversed": lambda r: r[::-1],
+        "ascending": lambda r: r[np.argsort(r[:, 4], kind="stable")],
+    }[order]
+    sorted_result = evaluate_folder(wider_synthetic.write_predictions(tmp_path / "sorted", rows), gt_dir)
+    other = evaluate_folder(wider_synthetic.write_predictions(tmp_path / order, rows, reorder), gt_dir)
+    assert other.images == sorted_result.images == len(rows)
+    assert 0 < sorted_result.ap["hard"] < 1
+    assert other.ap == sorted_result.ap
+    for setting in SETTINGS:
+        np.testing.assert_array_equal(other.precision[setting], sorted_result.precision[setting])
+        np.testing.assert_array_equal(other.recall[setting], sorted_result.recall[setting])
+
+
+def test_each_bad_prediction_file_is_named_with_its_reason_and_the_rest_scored(synthetic, tmp_path):
+    gt_dir, rows = synthetic
+    keys = list(rows)
+    good = wider_synthetic.write_predictions(tmp_path / "good", {k: rows[k] for k in keys[6:]})
+    folder = wider_synthetic.write_predictions(tmp_path / "preds", rows)
+    path = {key: folder / key[0] / f"{key[1]}.txt" for key in keys}
+    broken = {  # image: (reason, what replaces line k of its file: (k, text); k = 1 is the count line)
+        keys[0]: ("line 2 says 99 faces", (1, "99")),
+        keys[1]: ("line 4: 'x y w h score' expected", (3, "1 2 three 4 0.5")),
+        keys[2]: ("line 3: not a finite number", (2, "1 2 3 4 nan")),
+        keys[3]: ("line 5: negative width or height", (4, "10 10 -3 5 0.4")),
+    }
+    for key, (_, (k, text)) in broken.items():
+        lines = path[key].read_text().splitlines()
+        lines[k] = text
+        path[key].write_text("\n".join(lines) + "\n")
+    path[keys[4]].write_text("")
+    broken[keys[4]] = ("needs an image-name line and a count line", None)
+    event = keys[5][0]
+    path[keys[5]].unlink()
+    duplicate = folder / keys[6][0] / "copy.txt"
+    duplicate.write_text(path[keys[6]].read_text())
+    stranger = folder / event / "not_in_val.txt"
+    stranger.write_text("not_in_val\n1\n1 1 5 5 0.5\n")
+    loose = folder / "loose.txt"
+    loose.write_text(path[keys[7]].read_text())
+
+    result = evaluate_folder(folder, gt_dir)
+    reasons = dict(m.split(": ", 1) for m in result.malformed)
+    for key, (reason, _) in broken.items():
+        assert reasons[str(path[key])].startswith(reason)
+    assert "already given by" in reasons[str(duplicate)] and str(path[keys[6]]) in reasons[str(duplicate)]
+    assert reasons[str(stranger)] == f"{event}/not_in_val is not a WIDER val image"
+    assert "not inside an event folder" in reasons[str(loose)]
+    assert len(result.malformed) == 8
+    assert set(result.missing) == {f"{e}/{n}" for e, n in keys[:6]}
+    assert result.images == len(keys) - 6
+    assert result.ap == evaluate_folder(good, gt_dir).ap
 
 
 def test_second_box_on_a_recalled_face_is_a_false_positive():

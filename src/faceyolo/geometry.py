@@ -16,6 +16,12 @@ import numpy as np
 
 PAD_VALUE = (114, 114, 114)
 LETTERBOX_STRIDE = 64
+MIN_IMG_SIZE, MAX_IMG_SIZE = 32, 8192  # network input sizes a weights file may name (the original: 640–1280)
+
+
+def is_input_size(value) -> bool:
+    """Return True for an int (not a bool) network input size from MIN_IMG_SIZE to MAX_IMG_SIZE pixels."""
+    return isinstance(value, int) and not isinstance(value, bool) and MIN_IMG_SIZE <= value <= MAX_IMG_SIZE
 
 
 def _target_hw(new_shape: int | tuple[int, int]) -> tuple[int, int]:

@@ -16,7 +16,8 @@ def _add_eval(sub) -> None:
         "prediction folder from any detector), score it with the official protocol and print the "
         "Easy/Medium/Hard APs. Only val images with a prediction file are scored, so a subset works.",
     )
-    w.add_argument("--weights", help="weights file (.pt, .safetensors, .onnx) to run on --images")
+    w.add_argument("--weights", help="weights file (.pt, .safetensors, .onnx) to run on --images "
+                   "(default: the packaged model)")
     w.add_argument("--images", help="WIDER_val/images (event sub-folders), or any subset of its images")
     w.add_argument("--predictions", help="score this WIDER result folder (<event>/<name>.txt) instead")
     w.add_argument(

@@ -2,10 +2,12 @@
 
 Reproduces `widerface_evaluate/evaluation.py` to the last digit, including its quirks: global min-max
 score normalisation, the +1 pixel IoU, "ignored" predictions (matched to a face outside the setting) removed
-from both TP and proposals, the last-index-with-score≥thr rule that assumes each file is sorted by descending
-score, and the unguarded 0/0 precision. One rule is added: ground-truth images without a prediction file
-are left out entirely (faces not counted, no PR info), so a subset of the val images can be scored; on a
-complete prediction folder this is the official full-set rule.
+from both TP and proposals, the last-index-with-score≥thr rule, and the unguarded 0/0 precision. Two rules
+are added. Each image's boxes are first sorted by descending score (stable), because the last-index rule
+assumes it and other tools write boxes in any order: on sorted files this changes nothing, on unsorted
+ones it gives the detector's APs instead of ones that depend on the line order. Ground-truth images without
+a prediction file are left out entirely (faces not counted, no PR info), so a subset of the val images can
+be scored; on a complete prediction folder this is the official full-set rule.
 """
 
 from __future__ import annotations
@@ -45,13 +47,14 @@ class GroundTruth:
 class PredictionSet:
     """Predictions read from a WIDER result folder.
 
-    `boxes[(event, key)]` (P, 5) float64 `x y w h score` in file order; `malformed` lists "path: reason"
-    for files that could not be read (they are skipped).
+    `boxes[(event, key)]` (P, 5) float64 `x y w h score` in file order, `sources[(event, key)]` the file it
+    came from; `malformed` lists "path: reason" for files that could not be read (they are skipped).
     """
 
     boxes: dict[tuple[str, str], np.ndarray]
     malformed: list[str] = field(default_factory=list)
     folder: Path | None = None
+    sources: dict[tuple[str, str], Path] = field(default_factory=dict)
 
 
 @dataclass
@@ -117,10 +120,12 @@ def load_ground_truth(gt_dir: str | os.PathLike) -> GroundTruth:
 
 
 def parse_prediction_text(text: str) -> tuple[str, np.ndarray]:
-    """Return (image key, boxes (P, 5) float64 `x y w h score`) of one WIDER result file's text.
+    """Return (image key, boxes (P, 5) float64 `x y w h score` in file order) of a WIDER result file's text.
 
     The key is line 1 without any path and with trailing '.', 'j', 'p', 'g' characters stripped, as the
-    original does. Raises ValueError saying what is wrong.
+    original does. Blank lines are skipped; fields after the fifth are ignored. Raises ValueError saying
+    what is wrong: no name or count line, a count that is not the number of box lines, a field that is not
+    a finite number, a negative width or height.
     """
     lines = text.splitlines()
     if len(lines) < 2 or not lines[0].strip():
@@ -130,14 +135,24 @@ def parse_prediction_text(text: str) -> tuple[str, np.ndarray]:
         count = int(lines[1])
     except ValueError:
         raise ValueError(f"line 2: face count expected, got {lines[1][:40]!r}") from None
-    body = [line.split() for line in lines[2:] if line.strip()]
+    numbers, body = [], []
+    for number, line in enumerate(lines[2:], start=3):
+        if line.strip():
+            numbers.append(number)
+            body.append(line.split()[:5])
     if len(body) != count:
         raise ValueError(f"line 2 says {count} faces, the file has {len(body)} box lines")
     try:
-        boxes = np.array([row[:5] for row in body], dtype=np.float64).reshape(-1, 5)
+        boxes = np.array(body, dtype=np.float64).reshape(-1, 5)
     except ValueError:
-        bad = next(n for n, row in enumerate(body) if len(row) < 5 or not _all_numbers(row[:5]))
-        raise ValueError(f"line {bad + 3}: 'x y w h score' expected") from None
+        bad = next(k for k, row in enumerate(body) if len(row) < 5 or not _all_numbers(row))
+        got = " ".join(body[bad])[:60]
+        raise ValueError(f"line {numbers[bad]}: 'x y w h score' expected, got {got!r}") from None
+    for problem, rows in (("not a finite number", ~np.isfinite(boxes).all(axis=1)),
+                          ("negative width or height", (boxes[:, 2:4] < 0).any(axis=1))):
+        if rows.any():
+            bad = int(np.argmax(rows))
+            raise ValueError(f"line {numbers[bad]}: {problem} in {' '.join(body[bad])!r}")
     return key, boxes
 
 
@@ -153,12 +168,15 @@ def _all_numbers(fields: list[str]) -> bool:
 def read_predictions(pred_dir: str | os.PathLike) -> PredictionSet:
     """Return the predictions of a WIDER result folder `<pred_dir>/<event>/<name>.txt`.
 
-    Files that cannot be read are reported in `malformed` and skipped; the rest are read.
+    Files that cannot be read, and every later file naming an image already read, are reported in
+    `malformed` and skipped; the rest are read.
     """
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
         raise FaceyoloError(f"{pred_dir}: prediction folder not found")
     result = PredictionSet({}, folder=pred_dir)
+    for path in sorted(pred_dir.glob("*.txt")):
+        result.malformed.append(f"{path}: not inside an event folder (<folder>/<event>/<name>.txt)")
     for event_dir in sorted(p for p in pred_dir.iterdir() if p.is_dir()):
         for path in sorted(event_dir.glob("*.txt")):
             try:
@@ -166,7 +184,12 @@ def read_predictions(pred_dir: str | os.PathLike) -> PredictionSet:
             except (OSError, UnicodeDecodeError, ValueError) as err:
                 result.malformed.append(f"{path}: {err}")
                 continue
+            first = result.sources.get((event_dir.name, key))
+            if first is not None:
+                result.malformed.append(f"{path}: names image {key!r}, already given by {first}")
+                continue
             result.boxes[(event_dir.name, key)] = boxes
+            result.sources[(event_dir.name, key)] = path
     return result
 
 
@@ -208,9 +231,10 @@ def voc_ap(recall: np.ndarray, precision: np.ndarray) -> float:
 class _Matched:
     """Best-IoU matches of every prediction of the images that have both faces and boxes, in gt order.
 
-    `starts` (n,) index of each image's first prediction; `image` (M,) image of each prediction; `scores` (M,)
-    normalised; `max_iou` (M,) and `best_gt` (M,) its best face as a global face index; `gt_index` (n,) the
-    GroundTruth index of each image and `gt_starts` (n,) its first global face index; `n_gt` faces in all.
+    Within an image the predictions are in descending score order. `starts` (n,) index of each image's
+    first prediction; `image` (M,) image of each prediction; `scores` (M,) normalised; `max_iou` (M,) and
+    `best_gt` (M,) its best face as a global face index; `gt_index` (n,) the GroundTruth index of each image
+    and `gt_starts` (n,) its first global face index; `n_gt` faces in all.
     """
 
     starts: np.ndarray
@@ -237,11 +261,13 @@ def _match_images(gt: GroundTruth, preds: PredictionSet, scored: list[int]) -> _
         boxes, faces = preds.boxes[gt.keys[i]], gt.boxes_xywh[i]
         if len(boxes) == 0 or len(faces) == 0:
             continue
-        iou = overlaps_plus_one(boxes, faces)
+        # the protocol walks each image's boxes as if sorted by descending score: sort them so it holds
+        order = np.argsort(-boxes[:, 4], kind="stable")
+        iou = overlaps_plus_one(boxes[order], faces)
         starts.append(n_pred)
         gt_index.append(i)
         gt_starts.append(n_gt)
-        scores.append(norm[gt.keys[i]])
+        scores.append(norm[gt.keys[i]][order])
         max_iou.append(iou.max(axis=1))
         best_gt.append(iou.argmax(axis=1) + n_gt)
         n_pred += len(boxes)
@@ -270,10 +296,10 @@ def _segment_cumsum(values: np.ndarray, image: np.ndarray, starts: np.ndarray) -
 def _pr_counts(m: _Matched, keep: np.ndarray, iou_thresh: float, thresh_num: int) -> np.ndarray:
     """Return (thresh_num, 2) int64 [proposals, true positives] summed over images, per score threshold.
 
-    `keep` (n_gt,) bool marks the faces of the setting. Per image, in file order: a prediction whose best
-    face (over all faces) has IoU ≥ iou_thresh is "ignored" when that face is outside the setting, and
-    recalls it when it is inside and not yet recalled. At threshold t the image contributes, up to its last
-    prediction with score ≥ t, the non-ignored predictions and the faces recalled so far.
+    `keep` (n_gt,) bool marks the faces of the setting. Per image, in descending score order: a prediction
+    whose best face (over all faces) has IoU ≥ iou_thresh is "ignored" when that face is outside the
+    setting, and recalls it when it is inside and not yet recalled. At threshold t the image contributes, up
+    to its last prediction with score ≥ t, the non-ignored predictions and the faces recalled so far.
     """
     matched = m.max_iou >= iou_thresh
     hits_kept = keep[m.best_gt]
@@ -307,8 +333,11 @@ def evaluate(gt: GroundTruth, preds: PredictionSet, iou_thresh: float = IOU_THRE
         raise FaceyoloError(f"{preds.folder or 'predictions'}: no prediction file matches a WIDER val image "
                             f"(expected <folder>/<event>/<image name>.txt; {len(preds.malformed)} malformed)")
     missing = [f"{event}/{name}" for event, name in gt.keys if (event, name) not in preds.boxes]
+    known = set(gt.keys)
+    strangers = [f"{preds.sources.get(key, '/'.join(key))}: {key[0]}/{key[1]} is not a WIDER val image"
+                 for key in preds.boxes if key not in known]
     m = _match_images(gt, preds, scored)
-    result = WiderResult({}, {}, {}, {}, len(scored), missing, list(preds.malformed))
+    result = WiderResult({}, {}, {}, {}, len(scored), missing, preds.malformed + strangers)
     for setting in SETTINGS:
         keep = np.zeros(m.n_gt, dtype=bool)
         for start, i in zip(m.gt_starts, m.gt_index, strict=True):

@@ -97,17 +97,20 @@ def run_widerface_eval(
 ) -> WiderEvalReport:
     """Return the WIDER Easy/Medium/Hard report of `weights` run on `images`, or of a `predictions` folder.
 
+    `weights` None (and no `predictions`) runs the packaged default model, as `faceyolo detect` does.
     Only the val images that have a prediction file are scored (subset rule of SPEC §6.6 / faceyolo).
     `json_path` also receives {"easy", "medium", "hard", "images"}.
     """
-    if (predictions is None) == (weights is None):
+    if predictions is not None and weights is not None:
         raise FaceyoloError("give either --weights (with --images) or --predictions, not both")
-    if weights is not None and images is None:
-        raise FaceyoloError("--weights needs --images (a folder of WIDER val images)")
+    detecting = predictions is None
+    if detecting and images is None:
+        raise FaceyoloError(f"{'--weights' if weights else 'the default model'} needs --images (a folder of "
+                            "WIDER val images), or give --predictions to score a prediction folder")
     gt = load_ground_truth(gt_dir)
     run_dir = new_run_dir(project, name)
     skipped: list[str] = []
-    if weights is not None:
+    if detecting:
         pred_dir = run_dir / "predictions"
         skipped = _detect_to_folder(weights, images, pred_dir, gt.event_of(), img_size, conf, iou, flip,
                                     scales, device, batch_size, progress)
@@ -119,9 +122,9 @@ def run_widerface_eval(
     details = {**report.summary(), "gt_faces": result.gt_faces, "missing": len(result.missing),
                "malformed": len(result.malformed), "skipped_images": len(skipped),
                "predictions": str(pred_dir)}
-    if weights is not None:
-        details["detection"] = {"weights": str(weights), "img_size": img_size, "conf": conf, "iou": iou,
-                                "flip": flip, "scales": list(scales)}
+    if detecting:
+        details["detection"] = {"weights": str(weights) if weights else "default", "img_size": img_size,
+                                "conf": conf, "iou": iou, "flip": flip, "scales": list(scales)}
     atomic_write_json(run_dir / "results.json", details)
     if result.missing:
         atomic_write_text(run_dir / "missing.txt", "\n".join(result.missing) + "\n")

@@ -20,7 +20,7 @@ import numpy as np
 
 from faceyolo.errors import FaceyoloError
 from faceyolo.files import atomic_write_bytes
-from faceyolo.geometry import letterbox
+from faceyolo.geometry import MAX_IMG_SIZE, MIN_IMG_SIZE, is_input_size, letterbox
 from faceyolo.inference.onnx_metadata import read_metadata, write_metadata
 
 # Min/max ranges need enough images: official n-0.5, WIDER sample Easy/Medium/Hard AP change vs fp32 with
@@ -96,6 +96,15 @@ def float_nodes(proto, levels: int) -> list[str]:
     return [name for name in names if name.startswith(FIRST_LAYER_PREFIX)] + names[convs[-levels]:]
 
 
+def _input_size(metadata: dict, path) -> tuple[int, int]:
+    """Return the (height, width) an export's metadata names, refused unless both are sane input sizes."""
+    size = metadata.get("img_size")
+    if not (isinstance(size, list) and len(size) == 2 and all(is_input_size(v) for v in size)):
+        raise FaceyoloError(f"{path}: metadata img_size {str(size)[:40]!r} is not [height, width], each "
+                            f"{MIN_IMG_SIZE} to {MAX_IMG_SIZE}")
+    return size[0], size[1]
+
+
 def quantize_int8(
     fp32_path: str | os.PathLike,
     int8_path: str | os.PathLike,
@@ -115,7 +124,7 @@ def quantize_int8(
     metadata = read_metadata(proto)
     if "stride" not in metadata or metadata.get("output") == "raw":
         raise FaceyoloError(f"{fp32_path}: INT8 needs a faceyolo export with decoded or NMS output")
-    height, width = metadata["img_size"]
+    height, width = _input_size(metadata, fp32_path)
     reader = ImageCalibrationReader(calibration, proto.graph.input[0].name, (height, width), max_images)
     if reader.empty:
         raise FaceyoloError(f"{calibration}: no readable calibration images")

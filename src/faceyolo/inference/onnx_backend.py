@@ -18,12 +18,15 @@ import numpy as np
 
 from faceyolo.devices import parse_device
 from faceyolo.errors import FaceyoloError
-from faceyolo.geometry import PAD_VALUE
+from faceyolo.geometry import MAX_IMG_SIZE, PAD_VALUE
 from faceyolo.inference.onnx_metadata import decode_metadata
 
 DEFAULT_THREADS = 2
 DETECTION_COLUMNS = 16  # [x1, y1, x2, y2, score, 10 landmarks, cls]
 PAD_LEVEL = PAD_VALUE[0] / 255  # the letterbox's grey, as the network sees it
+OUTPUT_COUNTS = {"decoded": 1, "nms": 2}  # graph outputs of each output kind a faceyolo export names
+MAX_CLASSES = 1000  # an NMS model's class count sizes the rows made per image: a file may not name more
+MAX_FIXED_BATCH = 256  # a fixed-batch model is fed copies up to its batch: a file may not ask for more
 
 
 def _providers(device: str) -> list:
@@ -63,13 +66,30 @@ class OnnxBackend:
                                 f"{[(i.name, i.shape) for i in inputs]}")
         self.input_name = inputs[0].name
         batch, _, height, width = (_fixed(d) for d in inputs[0].shape)
+        if max(height or 0, width or 0) > MAX_IMG_SIZE or (batch or 0) > MAX_FIXED_BATCH:
+            raise FaceyoloError(f"{path}: fixed input {inputs[0].shape} is past what faceyolo feeds "
+                                f"(height and width up to {MAX_IMG_SIZE}, batch up to {MAX_FIXED_BATCH})")
         self.fixed_batch = batch
         self.fixed_hw = (height, width) if height and width else None
         self.output = self.metadata.get("output") or self._guess_output(outputs)
         if self.output == "raw":
             raise FaceyoloError(f"{path}: the model outputs raw heads (exported with --raw); "
                                 "export it again without --raw to run it here")
-        self.nc = int(self.metadata.get("nc", 1))
+        if OUTPUT_COUNTS.get(self.output) != len(outputs):
+            raise FaceyoloError(f"{path}: metadata output {repr(self.output)[:40]} but the graph has "
+                                f"{len(outputs)} outputs (decoded: 1, nms: 2)")
+        self.nc = self._class_count(outputs[0])
+
+    def _class_count(self, first_output) -> int:
+        """Return the class count: the metadata's, checked against the output columns and MAX_CLASSES."""
+        columns = _fixed(first_output.shape[-1]) if self.output == "decoded" else None
+        implied = columns - (DETECTION_COLUMNS - 1) if columns else None
+        nc = self.metadata.get("nc", implied or 1)
+        valid = isinstance(nc, int) and not isinstance(nc, bool) and 1 <= nc <= MAX_CLASSES
+        if not valid or (implied is not None and nc != implied):
+            expected = f"{implied} for its {columns} output columns" if implied else f"1 to {MAX_CLASSES}"
+            raise FaceyoloError(f"{self.path}: metadata nc {repr(nc)[:40]}, expected {expected}")
+        return nc
 
     def _guess_output(self, outputs) -> str:
         """Return "decoded" for a foreign model with one (B, N, 15 + nc) output; FaceyoloError otherwise."""
@@ -126,7 +146,10 @@ class OnnxBackend:
             out[b, :k, 2:4] = dets[:, 2:4] - dets[:, 0:2]
             out[b, :k, 4] = dets[:, 4]
             out[b, :k, 5:15] = dets[:, 5:15]
-            out[b, np.arange(k), 15 + dets[:, 15].astype(np.int64)] = 1.0
+            classes = dets[:, 15].astype(np.int64)
+            if k and not (0 <= classes.min() and classes.max() < self.nc):
+                raise FaceyoloError(f"{self.path}: the model gave class {classes.max()} of {self.nc}")
+            out[b, np.arange(k), 15 + classes] = 1.0
         return out
 
 

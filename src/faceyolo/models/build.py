@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +61,7 @@ OTHER_BLOCKS: dict[str, type[nn.Module]] = {
 }
 SPEC_KEYS = ("depth_multiple", "width_multiple", "anchors", "backbone", "head")
 STRIDE_PROBE_SIZE = 128
+PROBE_MAX_ELEMENTS = 1 << 22  # 16x the largest activation of any built-in variant at the probe (l6: 262,144)
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.03
 
@@ -127,19 +129,38 @@ def make_divisible(x: float, divisor: int) -> int:
 
 def build_model(spec: str | dict, nc: int = 1, activation: str = "silu") -> FaceModel:
     """Return a freshly initialised FaceModel (train mode) for a variant name or a layer-table dict."""
+    model = assemble_model(spec, nc, activation)
+    probe_strides(model)
+    _order_anchors(model.detect)
+    model.detect.init_biases()
+    set_batchnorm_defaults(model)
+    return model
+
+
+def assemble_model(spec: str | dict, nc: int = 1, activation: str = "silu") -> FaceModel:
+    """Return the FaceModel of a variant name or layer table as its blocks initialise it, strides not probed.
+
+    Its tensors are made on the current default device: under `torch.device("meta")` nothing is allocated.
+    """
     table = get_variant(spec) if isinstance(spec, str) else copy.deepcopy(spec)
     missing = [k for k in SPEC_KEYS if k not in table]
     if missing:
         raise FaceyoloError(f"model spec: missing key(s) {', '.join(missing)}")
     table["nc"] = nc
     layers, infos = _build_layers(table, activation_factory(activation))
-    model = FaceModel(layers, infos, table, activation)
-    _set_strides_and_anchors(model)
-    model.detect.init_biases()
+    return FaceModel(layers, infos, table, activation)
+
+
+def set_batchnorm_defaults(model: nn.Module) -> None:
+    """Give every BatchNorm2d of `model` the original's eps and momentum (SPEC §2.8)."""
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.eps, m.momentum = BN_EPS, BN_MOMENTUM
-    return model
+
+
+def resolved_repeats(n: int, depth_multiple: float) -> int:
+    """Return how many times a layer-table row with `number` n is repeated at `depth_multiple` (SPEC §2.1)."""
+    return max(round(n * depth_multiple), 1) if n > 1 else n
 
 
 def _as_tuple(source: int | tuple[int, ...]) -> tuple[int, ...]:
@@ -174,7 +195,7 @@ def _build_layers(table: dict, act: ActFactory) -> tuple[list[nn.Module], list[L
             source, n, name, args = row
             source = source if isinstance(source, int) else tuple(source)
             args = [_resolve_arg(a, table) for a in args]
-            n = max(round(n * gd), 1) if n > 1 else n
+            n = resolved_repeats(n, gd)
             if name in CHANNEL_BLOCKS:
                 c1 = channels_of(source)
                 c2 = make_divisible(args[0] * gw, 8)
@@ -208,13 +229,66 @@ def _build_layers(table: dict, act: ActFactory) -> tuple[list[nn.Module], list[L
     return layers, infos
 
 
-def _set_strides_and_anchors(model: FaceModel) -> None:
-    """Set Detect.stride by a train-mode probe forward, put anchors in grid units, fix their level order."""
-    detect = model.detect
+def _predicted_elements(module: nn.Module, inputs: tuple) -> int:
+    """Return the element count of the output a growing layer (conv, upsample, concat) is about to make.
+
+    Other layers make at most what they are given, so their outputs are checked once made.
+    """
+    if isinstance(module, Concat):
+        return sum(t.numel() for t in inputs[0])
+    x = inputs[0]
+    if isinstance(module, nn.Upsample) and module.size is None:
+        scale = module.scale_factor if isinstance(module.scale_factor, tuple) else (module.scale_factor,) * 2
+        rows, columns = math.floor(x.shape[2] * scale[0]), math.floor(x.shape[3] * scale[1])
+        return int(x.shape[0] * x.shape[1] * rows * columns)
+    if isinstance(module, nn.Conv2d) and isinstance(module.padding, tuple):
+        m = module
+        geometry = zip(x.shape[2:], m.padding, m.dilation, m.kernel_size, m.stride, strict=True)
+        sides = [(size + 2 * p - d * (k - 1) - 1) // s + 1 for size, p, d, k, s in geometry]
+        return x.shape[0] * module.out_channels * math.prod(max(side, 0) for side in sides)
+    return 0
+
+
+def _outputs_elements(output) -> int:
+    """Return the elements of a layer output: a tensor, or a list/tuple of them."""
+    if isinstance(output, torch.Tensor):
+        return output.numel()
+    return sum(_outputs_elements(o) for o in output) if isinstance(output, list | tuple) else 0
+
+
+@contextmanager
+def _activation_limit(model: nn.Module, limit: int):
+    """Make every forward of `model` refuse, before or right after it is made, an activation over `limit`."""
+
+    def refuse(module: nn.Module, elements: int) -> None:
+        if elements > limit:
+            raise FaceyoloError(f"model spec: a {type(module).__name__} layer would make a {elements:,}-"
+                                f"element activation at the {STRIDE_PROBE_SIZE}px probe (limit {limit:,})")
+
+    handles = []
+    for module in model.modules():
+        handles.append(module.register_forward_pre_hook(lambda m, i: refuse(m, _predicted_elements(m, i))))
+        handles.append(module.register_forward_hook(lambda m, i, o: refuse(m, _outputs_elements(o))))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def probe_strides(model: FaceModel) -> None:
+    """Set Detect.stride from a train-mode forward at STRIDE_PROBE_SIZE (activations ≤ PROBE_MAX_ELEMENTS)."""
     model.train()
-    with torch.no_grad():
+    with torch.no_grad(), _activation_limit(model, PROBE_MAX_ELEMENTS):
         probe = model(torch.zeros(1, 3, STRIDE_PROBE_SIZE, STRIDE_PROBE_SIZE))
-    detect.stride = torch.tensor([STRIDE_PROBE_SIZE / p.shape[-3] for p in probe])
+    rows = [p.shape[-3] for p in probe]
+    if min(rows) < 1:
+        raise FaceyoloError(f"model spec: a Detect level has no cells at the {STRIDE_PROBE_SIZE}px probe")
+    model.detect.stride = torch.tensor([STRIDE_PROBE_SIZE / r for r in rows])
+
+
+def _order_anchors(detect: Detect) -> None:
+    """Put new anchors in grid units, fixing their level order to run the way the strides do."""
     area = detect.anchor_grid.prod(-1).view(-1)
     if (area[-1] - area[0]).sign() != (detect.stride[-1] - detect.stride[0]).sign():
         detect.anchors.copy_(detect.anchors.flip(0))

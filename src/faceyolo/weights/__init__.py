@@ -16,6 +16,7 @@ import torch
 from faceyolo import __version__
 from faceyolo.errors import FaceyoloError
 from faceyolo.files import atomic_write
+from faceyolo.geometry import MAX_IMG_SIZE, MIN_IMG_SIZE, is_input_size
 from faceyolo.weights.official import (
     DEFAULT_IMG_SIZE,
     OfficialCheckpoint,
@@ -96,8 +97,8 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     tensors, header = read_safetensors(path)
     try:
         metadata = {key: json.loads(value) for key, value in header.items()}
-    except json.JSONDecodeError as err:
-        raise FaceyoloError(f"{path}: metadata is not valid JSON ({err})") from err
+    except (json.JSONDecodeError, RecursionError) as err:  # RecursionError: nested past Python's stack
+        raise FaceyoloError(f"{path}: metadata is not valid JSON ({type(err).__name__}: {err})") from None
     if metadata.get("format") != FORMAT_NAME:
         raise FaceyoloError(f"{path}: not a faceyolo weights file (no '{FORMAT_NAME}' metadata)")
     version = metadata.get("format_version")
@@ -110,30 +111,36 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, metadata
 
 
-def _summarise(items: list[str], limit: int = 5) -> str:
-    """Return the first `limit` items joined, with a count of the rest."""
-    more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
-    return ", ".join(items[:limit]) + more
+def _is_number(value, low: float, high: float) -> bool:
+    """Return True for an int or float (not a bool) in [low, high]."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
 
 
-def _load_tensors(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
-    """Copy `tensors` into `model` as fp32, refusing missing, unexpected or misshapen entries."""
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in tensors]
-    unexpected = [k for k in tensors if k not in expected]
-    misshapen = [f"{k} {tuple(tensors[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
-                 if k in tensors and tensors[k].shape != v.shape]
-    problems = [f"{label}: {_summarise(items)}" for label, items in
-                (("missing", missing), ("unexpected", unexpected), ("shape mismatch", misshapen)) if items]
-    if problems:
-        raise FaceyoloError(f"{path}: weights do not fit the model built from its layer table; "
-                            + "; ".join(problems))
-    model.load_state_dict({k: t.float() if t.is_floating_point() else t for k, t in tensors.items()})
+def _check_metadata(metadata: dict, path: Path) -> None:
+    """Refuse metadata entries of the wrong kind: names, activation, stride, input size, variant."""
+    names, stride, img_size = metadata.get("names"), metadata.get("stride"), metadata.get("img_size")
+    wrong = {
+        "names": not (isinstance(names, list) and all(isinstance(n, str) for n in names)),
+        "activation": not isinstance(metadata.get("activation"), str),
+        "stride": stride is not None and not (isinstance(stride, list)
+                                              and all(_is_number(s, 1, MAX_IMG_SIZE) for s in stride)),
+        "img_size": img_size is not None and not is_input_size(img_size),
+        "variant": not isinstance(metadata.get("variant"), str | None),
+    }
+    bad = [key for key, is_wrong in wrong.items() if is_wrong]
+    if bad:
+        shown = "; ".join(f"{key} {str(metadata.get(key))[:60]!r}" for key in bad)
+        raise FaceyoloError(f"{path}: metadata entries of the wrong kind ({shown}; names: a list of strings, "
+                            f"img_size: {MIN_IMG_SIZE} to {MAX_IMG_SIZE})")
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Return the `FaceModel` stored in `path` (.pt/.pth official or .safetensors), fp32, eval, unfused."""
-    from faceyolo.models.build import build_model
+    """Return the `FaceModel` stored in `path` (.pt/.pth official or .safetensors), fp32, eval, unfused.
+
+    Everything the file says is checked against its tensors before the model is built, so a crafted file
+    gets a one-line FaceyoloError and never more memory than its tensors take.
+    """
+    from faceyolo.models.from_tensors import build_from_tensors
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -147,15 +154,17 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> torch.nn
                             "use FaceDetector.from_file for ONNX")
     else:
         raise FaceyoloError(f"{path}: unknown weights format '{suffix}' (expected .pt, .pth or .safetensors)")
+    _check_metadata(metadata, path)
     try:
-        model = build_model(metadata["spec"], nc=int(metadata["nc"]), activation=metadata["activation"])
-    except (FaceyoloError, KeyError, ValueError, TypeError) as err:
-        raise FaceyoloError(f"{path}: cannot build the model from its layer table ({err})") from err
+        model = build_from_tensors(metadata["spec"], metadata["nc"], metadata["activation"], tensors)
+    except FaceyoloError as err:
+        raise FaceyoloError(f"{path}: {err}") from None
     file_stride = metadata.get("stride")
     if file_stride is not None and [float(s) for s in model.stride] != [float(s) for s in file_stride]:
         raise FaceyoloError(f"{path}: the built model has strides {model.stride.tolist()}, "
                             f"the file says {file_stride}")
-    _load_tensors(model, tensors, path)
+    if len(metadata["names"]) != model.nc:
+        raise FaceyoloError(f"{path}: {len(metadata['names'])} class names for {model.nc} classes")
     model.names = list(metadata["names"])
     model.meta = metadata
     try:

@@ -17,9 +17,12 @@ import numpy as np
 import torch
 
 from faceyolo.errors import FaceyoloError
+from faceyolo.models.from_tensors import check_class_count
 from faceyolo.weights.restricted_pickle import PickledModule, read_torch_pickle
 
 DEFAULT_IMG_SIZE = 640
+MAX_DOCUMENT_ITEMS = 100_000  # values in a pickled yaml or hyp dict (the official ones hold about 200)
+SHARED_MODULE = "the pickled module tree reaches one module twice (a cycle or a shared module)"
 _ACTIVATIONS = {"SiLU": "silu", "Hardswish": "hardswish", "ReLU": "relu", "LeakyReLU": "leaky_relu"}
 
 
@@ -66,21 +69,32 @@ class OfficialCheckpoint:
         }
 
 
-def jsonable(obj: Any) -> Any:
-    """Return `obj` with tensors, arrays, numpy scalars, tuples and paths turned into JSON types."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
-        return obj.tolist()
-    if isinstance(obj, np.ndarray | np.generic):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    if obj is None or isinstance(obj, bool | int | float | str):
-        return obj
-    return str(obj)
+def jsonable(obj: Any, max_items: int | None = None) -> Any:
+    """Return `obj` with tensors, arrays, numpy scalars, tuples and paths turned into JSON types.
+
+    With `max_items`, FaceyoloError when the result would hold more values: a crafted pickle can refer to
+    one list many times over and so unfold into a document exponentially larger than itself.
+    """
+    left = [max_items]
+
+    def convert(o: Any) -> Any:
+        if left[0] is not None:
+            left[0] -= 1
+            if left[0] < 0:
+                raise FaceyoloError(f"a pickled document unfolds into more than {max_items:,} values")
+        if isinstance(o, dict):
+            return {str(k): convert(v) for k, v in o.items()}
+        if isinstance(o, list | tuple | set):
+            return [convert(v) for v in o]
+        if isinstance(o, torch.Tensor | np.ndarray | np.generic):
+            return o.tolist()
+        if isinstance(o, Path):
+            return str(o)
+        if o is None or isinstance(o, bool | int | float | str):
+            return o
+        return str(o)
+
+    return convert(obj)
 
 
 def _sha256(path: Path) -> str:
@@ -104,17 +118,20 @@ def _children(module: Any) -> dict:
     return vars(module).get("_modules") or {}
 
 
-def _iter_modules(module: Any, ancestors: tuple[int, ...] = ()) -> Iterator[Any]:
+def _iter_modules(module: Any, seen: set[int] | None = None) -> Iterator[Any]:
     """Yield the module and all its descendants, depth first in registration order.
 
-    A crafted pickle can make a module its own descendant: that is refused, not recursed forever.
+    A crafted pickle can make a module its own descendant (a walk without end) or reach one module by many
+    paths (2^depth walks): a module met twice is refused.
     """
-    if id(module) in ancestors:
-        raise FaceyoloError("the pickled module tree contains a cycle")
+    seen = set() if seen is None else seen
+    if id(module) in seen:
+        raise FaceyoloError(SHARED_MODULE)
+    seen.add(id(module))
     yield module
     for child in _children(module).values():
         if child is not None:
-            yield from _iter_modules(child, (*ancestors, id(module)))
+            yield from _iter_modules(child, seen)
 
 
 def activation_of(model: Any) -> str:
@@ -140,10 +157,12 @@ def _pickled_state_dict(module: PickledModule, path: Path) -> OrderedDict[str, t
     """Return torch's `state_dict()` of a pickled module tree: parameters, then persistent buffers, then
     children, recursively, keys joined with dots."""
     out: OrderedDict[str, torch.Tensor] = OrderedDict()
+    seen: set[int] = set()
 
-    def visit(node: Any, prefix: str, ancestors: tuple[int, ...]) -> None:
-        if id(node) in ancestors:
-            raise FaceyoloError(f"{path}: the pickled module tree contains a cycle at {prefix}")
+    def visit(node: Any, prefix: str) -> None:
+        if id(node) in seen:
+            raise FaceyoloError(f"{path}: {SHARED_MODULE} (at {prefix or 'model'})")
+        seen.add(id(node))
         if not isinstance(node, PickledModule):
             raise FaceyoloError(f"{path}: {prefix or 'model'} is not a module ({type(node).__name__})")
         attrs = vars(node)
@@ -158,9 +177,9 @@ def _pickled_state_dict(module: PickledModule, path: Path) -> OrderedDict[str, t
             out[prefix + name] = tensor
         for name, child in _children(node).items():
             if child is not None:
-                visit(child, f"{prefix}{name}.", (*ancestors, id(node)))
+                visit(child, f"{prefix}{name}.")
 
-    visit(module, "", ())
+    visit(module, "")
     return out
 
 
@@ -178,8 +197,19 @@ def read_official_checkpoint(path: str | Path) -> OfficialCheckpoint:
     """Return the contents of an official YOLOv5-Face `.pt`, read with a restricted unpickler."""
     path = Path(path)
     root = read_torch_pickle(path)
+    try:
+        return _interpret(root, path)
+    except FaceyoloError:
+        raise
+    except Exception as err:  # untrusted objects: anything but the checkpoint layout is a bad file
+        reason = f"{type(err).__name__}: {str(err)[:200]}"
+        raise FaceyoloError(f"{path}: not the layout of a YOLOv5-Face checkpoint ({reason})") from None
+
+
+def _interpret(root: Any, path: Path) -> OfficialCheckpoint:
+    """Return the OfficialCheckpoint of the object graph `root` unpickled from `path`."""
     model = _checkpoint_model(root, path)
-    state_dict = _pickled_state_dict(model, path)  # also rejects cyclic module trees
+    state_dict = _pickled_state_dict(model, path)  # also rejects cyclic and shared module trees
     attrs = vars(model)
     spec = attrs.get("yaml")
     if not isinstance(spec, dict):
@@ -196,23 +226,31 @@ def read_official_checkpoint(path: str | Path) -> OfficialCheckpoint:
         activation = activation_of(model)
     except FaceyoloError as err:
         raise FaceyoloError(f"{path}: {err}") from None
-    nc = int(attrs.get("nc", spec.get("nc", 1)))
+    try:
+        nc = check_class_count(attrs.get("nc", spec.get("nc", 1)), state_dict)
+    except FaceyoloError as err:
+        raise FaceyoloError(f"{path}: {err}") from None
+    try:
+        documents = {key: jsonable(value, MAX_DOCUMENT_ITEMS) for key, value in (("yaml", spec),
+                                                                                ("hyp", attrs.get("hyp")))}
+    except FaceyoloError as err:
+        raise FaceyoloError(f"{path}: {err}") from None
     batchnorms = [vars(m) for m in _iter_modules(model) if _class_name(m) == "BatchNorm2d"]
     best_fitness = root.get("best_fitness") if isinstance(root, dict) else None
     return OfficialCheckpoint(
         path=path,
         sha256=_sha256(path),
         state_dict=state_dict,
-        spec=jsonable(spec),
+        spec=documents["yaml"],
         names=[str(n) for n in attrs.get("names") or range(nc)],
         nc=nc,
         stride=[float(s) for s in jsonable(stride)],
         anchors_px=anchor_grid.reshape(anchor_grid.shape[0], -1).tolist(),
         activation=activation,
-        hyp=jsonable(attrs.get("hyp")),
+        hyp=documents["hyp"],
         epoch=int(root.get("epoch", -1)) if isinstance(root, dict) else -1,
         best_fitness=None if best_fitness is None else float(np.asarray(best_fitness).ravel()[0]),
-        yaml_file=attrs.get("yaml_file"),
+        yaml_file=None if attrs.get("yaml_file") is None else str(attrs["yaml_file"])[:1000],
         bn_eps=sorted({float(bn["eps"]) for bn in batchnorms if "eps" in bn}),
         bn_momentum=sorted({float(bn["momentum"]) for bn in batchnorms if bn.get("momentum") is not None}),
     )

@@ -101,6 +101,13 @@ def _encode_text(text: str, encoding: str = "utf-8") -> bytes:
     return text.encode(encoding)
 
 
+def _reconstruct_array(subtype, shape, dtype) -> np.ndarray:
+    """Return the empty array NumPy's pickles start from (shape (0,)); `__setstate__` then fills it."""
+    if subtype is not np.ndarray or tuple(shape) != (0,):
+        raise ValueError("a pickled array must start empty, as NumPy pickles do")
+    return _np_multiarray._reconstruct(subtype, shape, dtype)
+
+
 def _allowed_globals() -> dict[tuple[str, str], Any]:
     """Return the allow-list: (module, name) → the safe object the unpickler hands out."""
     allowed: dict[tuple[str, str], Any] = {}
@@ -118,7 +125,7 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
     allowed[("numpy", "ndarray")] = np.ndarray
     allowed[("numpy", "dtype")] = np.dtype
     for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        allowed[(module, "_reconstruct")] = _np_multiarray._reconstruct
+        allowed[(module, "_reconstruct")] = _reconstruct_array
         allowed[(module, "scalar")] = _np_multiarray.scalar
     return allowed
 
@@ -135,6 +142,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         self._root = root
         self._path = path
         self._storages: dict[str, torch.Tensor] = {}
+        self._bytes_left = path.stat().st_size  # storages may not claim more bytes than the file holds
 
     def find_class(self, module: str, name: str) -> Any:
         try:
@@ -159,12 +167,21 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def _read_storage(self, key: str, dtype: torch.dtype, numel: int) -> torch.Tensor:
         """Return the 1-D tensor (numel,) of `dtype` stored in the zip member <root>/data/<key>."""
         nbytes = numel * torch.empty((), dtype=dtype).element_size()
-        raw = self._archive.read(f"{self._root}/data/{key}")
+        self._bytes_left -= nbytes
+        if self._bytes_left < 0:
+            raise FaceyoloError(f"{self._path}: its storages claim more bytes than the file holds")
+        raw = _read_member(self._archive, f"{self._root}/data/{key}", nbytes)
         if len(raw) < nbytes:
             raise ValueError(f"storage {key} holds {len(raw)} bytes, expected {nbytes}")
         if nbytes == 0:
             return torch.empty(0, dtype=dtype)
-        return torch.frombuffer(bytearray(raw[:nbytes]), dtype=dtype)
+        return torch.frombuffer(bytearray(raw), dtype=dtype)
+
+
+def _read_member(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    """Return at most `limit` bytes of zip member `name`, so that a compressed member cannot unpack more."""
+    with archive.open(name) as member:
+        return member.read(limit)
 
 
 def _archive_root(archive: zipfile.ZipFile, path: Path) -> str:
@@ -193,7 +210,7 @@ def read_torch_pickle(path: str | Path) -> Any:
             if f"{root}/byteorder" in archive.namelist():
                 if archive.read(f"{root}/byteorder").decode(errors="replace").strip() != "little":
                     raise FaceyoloError(f"{path}: big-endian checkpoints are not supported")
-            data = archive.read(f"{root}/data.pkl")
+            data = _read_member(archive, f"{root}/data.pkl", path.stat().st_size)
             return _RestrictedUnpickler(data, archive, root, path).load()
     except FaceyoloError:
         raise
