@@ -130,7 +130,7 @@ def parse_prediction_text(text: str) -> tuple[str, np.ndarray]:
     lines = text.splitlines()
     if len(lines) < 2 or not lines[0].strip():
         raise ValueError("needs an image-name line and a count line")
-    key = lines[0].strip().split("/")[-1].rstrip(".jpg")
+    key = lines[0].strip().split("/")[-1].removesuffix(".jpg")
     try:
         count = int(lines[1])
     except ValueError:
