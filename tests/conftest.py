@@ -246,26 +246,36 @@ def synthetic_wider(face_scenes, tmp_path_factory) -> SyntheticWider:
 MISSED_BELOW = 15  # the synthetic predictions miss every face narrower than this (px)
 
 
-def write_wider_predictions(wider: SyntheticWider, folder: Path, seed: int = 0) -> Path:
-    """Return `folder` holding one WIDER result file per val image: each face at least MISSED_BELOW px wide
-    found with a few pixels of jitter and a score by size (bigger faces score higher), plus two low-scored
-    false positives, sorted by descending score as the original writes them."""
+def wider_predictions(wider: SyntheticWider, seed: int = 0) -> dict[tuple[str, str], np.ndarray]:
+    """Return {(event, name): (P, 5) x y w h score} by descending score: each face at least MISSED_BELOW px
+    wide found with a few pixels of jitter and a score by size (bigger faces score higher, no two alike),
+    plus two low-scored false positives, in the order the original writes them."""
     rng = np.random.default_rng(seed)
-    for (event, name), faces in wider.faces.items():
+    rows = {}
+    for key, faces in wider.faces.items():
         faces = faces[faces[:, 2] >= MISSED_BELOW]
         jitter = rng.normal(0, 1, faces.shape) * np.maximum(1, faces[:, 2:3] / 20)
-        found = np.c_[faces + jitter, 0.5 + 0.49 * np.minimum(faces[:, 2], 100) / 100]
+        scores = 0.5 + 0.49 * np.minimum(faces[:, 2], 100) / 100 + rng.uniform(0, 0.004, len(faces))
+        found = np.c_[faces + jitter, scores]
         false = np.c_[rng.uniform(0, 200, (2, 2)), rng.uniform(10, 40, (2, 2)), rng.uniform(0.05, 0.3, 2)]
-        rows = np.concatenate([found, false])
-        rows = rows[np.argsort(-rows[:, 4], kind="stable")]
+        found = np.concatenate([found, false])
+        rows[key] = found[np.argsort(-found[:, 4], kind="stable")]
+    return rows
+
+
+def write_wider_predictions(folder: Path, rows: dict[tuple[str, str], np.ndarray], order=None) -> Path:
+    """Return `folder` holding <event>/<name>.txt per image of `rows`; `order(rows)` may permute a file's."""
+    for (event, name), boxes in rows.items():
+        boxes = boxes if order is None else order(boxes)
         path = folder / event / f"{name}.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
-        body = "".join(f"{x:.1f} {y:.1f} {w:.1f} {h:.1f} {s:.3f}\n" for x, y, w, h, s in rows)
-        path.write_text(f"{name}\n{len(rows)}\n{body}")
+        body = "".join(f"{x:.1f} {y:.1f} {w:.1f} {h:.1f} {s:.3f}\n" for x, y, w, h, s in boxes)
+        path.write_text(f"{name}\n{len(boxes)}\n{body}")
     return folder
 
 
 @pytest.fixture(scope="session")
 def synthetic_predictions(synthetic_wider: SyntheticWider, tmp_path_factory) -> Path:
     """Return a complete WIDER prediction folder (<event>/<name>.txt) for the synthetic val tree."""
-    return write_wider_predictions(synthetic_wider, tmp_path_factory.mktemp("synthetic_predictions"))
+    folder = tmp_path_factory.mktemp("synthetic_predictions")
+    return write_wider_predictions(folder, wider_predictions(synthetic_wider))

@@ -11,7 +11,6 @@ from pathlib import Path
 import cv2
 import pytest
 
-import wider_synthetic
 from faceyolo.cli import main
 from faceyolo.eval.widerface import SETTINGS, load_ground_truth
 from faceyolo.inference.detector import resolve_weights
@@ -114,12 +113,10 @@ def test_eval_widerface_usage_errors_exit_2(synthetic_wider, tmp_path, capsys, e
     assert rc == 2 and message in capsys.readouterr().err
 
 
-def test_without_weights_or_predictions_the_packaged_default_model_is_scored(tmp_path, capsys):
-    faces = wider_synthetic.make_faces(images_per_event=2)
-    gt_dir = wider_synthetic.write_ground_truth(tmp_path / "gt", faces)
-    images = wider_synthetic.write_images(tmp_path / "images", faces)
-    common = ["eval", "widerface", "--images", str(images), "--gt-dir", str(gt_dir), "--img-size", "128",
-              "--device", "cpu", "--project", str(tmp_path / "runs"), "--quiet"]
+def test_without_weights_or_predictions_the_default_model_is_scored(synthetic_wider, tmp_path, capsys):
+    images, faces = synthetic_wider.images, synthetic_wider.faces
+    common = ["eval", "widerface", "--images", str(images), "--gt-dir", str(synthetic_wider.gt_dir),
+              "--img-size", "128", "--device", "cpu", "--project", str(tmp_path / "runs"), "--quiet"]
     assert main(common) == 0
     assert f"scored {len(faces)} of {len(faces)}" in capsys.readouterr().out
     assert main([*common, "--weights", str(resolve_weights(None))]) == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import wider_synthetic
+from conftest import wider_predictions, write_wider_predictions
 from faceyolo.errors import FaceyoloError
 from faceyolo.eval.predictions import pass_size, unflip_faces, wider_box_rows, wider_file_text
 from faceyolo.eval.widerface import (
@@ -198,10 +198,9 @@ def test_unsorted_file_scores_as_its_score_sorted_copy():
 
 
 @pytest.fixture
-def synthetic(tmp_path: Path) -> tuple[Path, dict]:
-    """Return (ground-truth folder, predictions by image) of a tiny synthetic WIDER val set."""
-    faces = wider_synthetic.make_faces(images_per_event=4)
-    return wider_synthetic.write_ground_truth(tmp_path / "gt", faces), wider_synthetic.make_predictions(faces)
+def synthetic(synthetic_wider) -> tuple[Path, dict]:
+    """Return (ground-truth folder, predictions by image) of the synthetic WIDER val tree."""
+    return synthetic_wider.gt_dir, wider_predictions(synthetic_wider)
 
 
 @pytest.mark.parametrize("order", ["shuffled", "reversed", "ascending"])
@@ -213,8 +212,8 @@ def test_aps_do_not_depend_on_the_order_of_lines_in_prediction_files(synthetic, 
         "reversed": lambda r: r[::-1],
         "ascending": lambda r: r[np.argsort(r[:, 4], kind="stable")],
     }[order]
-    sorted_result = evaluate_folder(wider_synthetic.write_predictions(tmp_path / "sorted", rows), gt_dir)
-    other = evaluate_folder(wider_synthetic.write_predictions(tmp_path / order, rows, reorder), gt_dir)
+    sorted_result = evaluate_folder(write_wider_predictions(tmp_path / "sorted", rows), gt_dir)
+    other = evaluate_folder(write_wider_predictions(tmp_path / order, rows, reorder), gt_dir)
     assert other.images == sorted_result.images == len(rows)
     assert 0 < sorted_result.ap["hard"] < 1
     assert other.ap == sorted_result.ap
@@ -226,8 +225,8 @@ def test_aps_do_not_depend_on_the_order_of_lines_in_prediction_files(synthetic, 
 def test_each_bad_prediction_file_is_named_with_its_reason_and_the_rest_scored(synthetic, tmp_path):
     gt_dir, rows = synthetic
     keys = list(rows)
-    good = wider_synthetic.write_predictions(tmp_path / "good", {k: rows[k] for k in keys[6:]})
-    folder = wider_synthetic.write_predictions(tmp_path / "preds", rows)
+    good = write_wider_predictions(tmp_path / "good", {k: rows[k] for k in keys[6:]})
+    folder = write_wider_predictions(tmp_path / "preds", rows)
     path = {key: folder / key[0] / f"{key[1]}.txt" for key in keys}
     broken = {  # image: (reason, what replaces line k of its file: (k, text); k = 1 is the count line)
         keys[0]: ("line 2 says 99 faces", (1, "99")),
