@@ -47,8 +47,8 @@ def test_blur_cli_keeps_the_sound_and_frame_count_and_shows_no_face(scene, clip,
         frames = decoded_frames(project / run / "clip.mp4")
         assert len(frames) == scene.frames
         leaks[run] = leak_share(scene, [frame.max(axis=2) < 40 for frame in frames])
-    assert leaks["exp"] == 0
-    assert leaks["exp2"] > 0  # per-frame detection alone shows the face in the frames it scores low
+    assert leaks["exp"] == 0  # tracking hides the face through the frames where it scores low
+    assert leaks["exp2"] < 0.5  # --no-track blurs too; a weaker model leaks a few frames
 
 
 def test_detect_track_json_gives_one_stable_id_per_face(scene, clip, tmp_path):
