@@ -19,7 +19,7 @@ $(BIN)/faceyolo: pyproject.toml
 install: $(BIN)/faceyolo
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks recipes
 
 test: lint
 	$(BIN)/python -m pytest -q
