@@ -240,6 +240,20 @@ def test_resume_may_change_the_batch_size(tiny_data, tmp_path, capsys):
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["batch_size"] == 4
 
 
+def test_resume_from_a_state_without_its_run_config_exits_with_the_reason(tiny_data, tmp_path, capsys):
+    run_dir = train(_config(tiny_data, tmp_path, name="noconf", epochs=1, max_batches=1,
+                            autoanchor=False)).run_dir
+    state_path = run_dir / "weights" / "last.state.safetensors"
+    state = ckpt.load_training_state(state_path)
+    del state.extra["config"]
+    ckpt.save_training_state(state_path, state)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "last.state.safetensors: damaged training state (no run config)" in err
+    assert "Traceback" not in err
+
+
 def test_missing_data_yaml_is_reported_by_name_and_leaves_no_run_folder(tmp_path, capsys):
     argv = ["train", "--data", str(tmp_path / "nope.yaml"), "--model", "yolov5n-0.5", "--device", "cpu",
             "--project", str(tmp_path / "runs")]

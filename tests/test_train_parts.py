@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from faceyolo.engine import checkpoint as ckpt
@@ -136,6 +137,15 @@ def test_loading_a_non_state_file_names_it(tmp_path):
     bad.write_bytes(b"nonsense")
     with pytest.raises(FaceyoloError, match="x.safetensors"):
         ckpt.load_training_state(bad)
+
+
+@pytest.mark.parametrize("document", ["{not json", '{"epoch": 3}', '{"epoch": 3, "optimizer": []}'])
+def test_a_damaged_training_state_is_named_with_its_reason(tmp_path, document):
+    path = tmp_path / "last.state.safetensors"
+    metadata = {"format": ckpt.FORMAT, "version": str(ckpt.VERSION), "state": document}
+    save_file({"model/w": torch.zeros(1)}, str(path), metadata=metadata)
+    with pytest.raises(FaceyoloError, match=r"last\.state\.safetensors: damaged training state \(.+\)"):
+        ckpt.load_training_state(path)
 
 
 def test_evolved_anchors_fit_labels_better_than_badly_chosen_ones():

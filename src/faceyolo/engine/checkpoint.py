@@ -120,7 +120,16 @@ def load_training_state(path: str | os.PathLike) -> TrainingState:
     if metadata.get("version") != str(VERSION):
         raise FaceyoloError(f"{path}: training state version {metadata.get('version')} is not this "
                             f"faceyolo's ({VERSION}); finish that run with the faceyolo that started it")
-    document = json.loads(metadata["state"])
+    try:
+        return _state_from(tensors, json.loads(metadata["state"]))
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
+        reason = f"missing {err}" if isinstance(err, KeyError) else str(err)
+        raise FaceyoloError(f"{path}: damaged training state ({reason}); start the run again "
+                            "or resume from an intact copy") from None
+
+
+def _state_from(tensors: dict[str, torch.Tensor], document: dict[str, Any]) -> TrainingState:
+    """Return the TrainingState that a state file's tensors and JSON document describe."""
 
     def section(prefix: str) -> dict[str, torch.Tensor]:
         return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + "/")}

@@ -105,6 +105,10 @@ class Trainer:
         if config.resume is not None:
             state_path = resume_state_path(config.resume, config.project)
             state = ckpt.load_training_state(state_path)
+            missing = [key for key in ("config", "batch_size", "micro_batches") if key not in state.extra]
+            if missing or not isinstance(state.extra["config"], dict):
+                what = missing[0] if missing else "config"
+                raise FaceyoloError(f"{state_path}: damaged training state (no run {what})")
             requested_batch = config.batch_size
             config = TrainConfig.from_dict(state.extra["config"])
             config.batch_size = requested_batch  # None keeps the run's own batch size
