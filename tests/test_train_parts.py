@@ -23,6 +23,7 @@ from faceyolo.engine.optim import (
     lr_factor,
     scaled_weight_decay,
     warmup_iterations,
+    warmup_note,
 )
 from faceyolo.engine.train_data import random_rescale
 from faceyolo.engine.transfer import transfer_weights
@@ -193,3 +194,9 @@ def test_multi_scale_sizes_are_stride_multiples_within_half_to_one_and_a_half():
     assert len(sizes) > 3
     for h, w in sizes:
         assert h % 32 == 0 and w % 32 == 0 and 160 <= h <= 512 and w <= h
+
+
+def test_a_warm_up_longer_than_the_run_is_announced():
+    # 103 batches an epoch: the original's 1,000-iteration floor is 9.7 epochs, longer than a 6-epoch run.
+    assert "WARNING" in warmup_note(1000, 103, 6) and "--min-warmup-iters" in warmup_note(1000, 103, 6)
+    assert warmup_note(31, 103, 6) == "warm-up: 31 iterations (0.3 epochs)"

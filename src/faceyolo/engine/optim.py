@@ -79,6 +79,15 @@ def warmup_iterations(warmup_epochs: float, batches_per_epoch: int, minimum: int
     return max(round(warmup_epochs * batches_per_epoch), minimum)
 
 
+def warmup_note(warmup_iters: int, batches_per_epoch: int, epochs: int) -> str:
+    """Return the log line giving the warm-up's length, and a warning when it outlasts the run."""
+    note = f"warm-up: {warmup_iters} iterations ({warmup_iters / batches_per_epoch:.1f} epochs)"
+    if warmup_iters >= epochs * batches_per_epoch:
+        note += (f"; WARNING: longer than the whole run ({epochs * batches_per_epoch} iterations), so the "
+                 "learning rate never reaches lr0: lower --min-warmup-iters (default 1000, as the original)")
+    return note
+
+
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
     """Set every group's learning rate to `lr` (the schedule value of the current epoch)."""
     for group in optimizer.param_groups:

@@ -27,6 +27,7 @@ from faceyolo.engine.optim import (
     scaled_weight_decay,
     set_learning_rate,
     warmup_iterations,
+    warmup_note,
 )
 from faceyolo.engine.train_config import DEFAULT_BATCH_SIZE, TrainConfig
 from faceyolo.engine.train_data import TrainData, random_rescale
@@ -200,6 +201,8 @@ class Trainer:
         self.log(f"training epochs {self.start_epoch + 1}-{config.epochs}: {self.data.describe()}; "
                  f"batch {self.batch_size} (nominal {self.nominal_batch()}), img size {self.img_size}, "
                  f"device {self.device}, run folder {self.run_dir}")
+        if warmup_iters:
+            self.log(warmup_note(warmup_iters, nb, config.epochs))
         for epoch in range(self.start_epoch, config.epochs):
             mean_losses = self._train_epoch(epoch, nb, warmup_iters)
             rng = dist_utils.gather_to_main(ckpt.capture_rng(), self.info)
@@ -334,3 +337,4 @@ class Trainer:
         self.results.close()
         self.log(f"done: {self.config.epochs} epochs, best fitness {self.best_fitness:.4f}; "
                  f"weights in {self.weights_dir}")
+
