@@ -337,4 +337,3 @@ class Trainer:
         self.results.close()
         self.log(f"done: {self.config.epochs} epochs, best fitness {self.best_fitness:.4f}; "
                  f"weights in {self.weights_dir}")
-
