@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -272,6 +273,15 @@ def test_boxes_mode_labels_only_images_without_faces_and_counts_height_bands(tmp
     assert (c.boxes_added, c.faces) == (4, 5)
     assert c.band_faces == [2, 0, 3, 0, 0]  # heights 10 px (clipped), 40 px (B twice), 60 px (A)
     assert summary.counts.band_shares()["<16 px"] == 1.0
+
+
+def test_boxes_mode_takes_a_labels_folder_that_does_not_exist_yet(tmp_path):
+    labels = _write_image(tmp_path, "photo.png", 200, 100, [])
+    shutil.rmtree(labels)
+    summary = annotate_dataset(labels, _fake_teacher([FACE_B], [POINTS_A]), progress=False, boxes=True)
+    assert summary.counts.boxes_added == 1 and _rows(labels / "photo.txt").shape == (1, 15)
+    with pytest.raises(FaceyoloError, match="no images folder beside it"):
+        annotate_dataset(tmp_path / "elsewhere/labels", _fake_teacher([], []), progress=False, boxes=True)
 
 
 def test_fused_teachers_average_what_overlaps_and_discount_what_one_teacher_sees():

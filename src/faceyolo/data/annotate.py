@@ -157,13 +157,14 @@ def dataset_images(data: str | Path, unlabelled: bool = False) -> tuple[list[Pat
     """Return the images of a dataset that have a label file (all, with `unlabelled`), and the report folder.
 
     `data` is a data yaml (its train and val images; report beside the yaml) or a labels folder (the images
-    of its `images` twin whose label files lie, or would lie, inside it; report beside the folder).
+    of its `images` twin whose label files lie, or would lie, inside it; report beside the folder). The
+    labels folder need not exist yet when its `images` twin does: `--boxes` on photos without labels.
     """
     data = Path(data).absolute()
     if data.is_file():
         config = load_data_config(data)
         images, report_dir = image_files([*config.train, *config.val]), data.parent
-    elif data.is_dir():
+    elif data.is_dir() or "labels" in data.parts:
         parts = data.parts
         if "labels" not in parts:
             raise FaceyoloError(f"{data}: a labels folder must have a 'labels' folder in its path")
