@@ -1,6 +1,7 @@
 """The Caltech Web Faces photos as training images for the default model, in two steps.
 
-    python recipes/default/caltech.py split --photos ~/extra/caltech-webfaces/Caltech_WebFaces --out ~/datasets
+    python recipes/default/caltech.py split --photos ~/extra/caltech-webfaces/Caltech_WebFaces \\
+        --out ~/datasets
     faceyolo annotate --data ~/datasets/caltech/labels/train --teacher centerface --boxes
     python recipes/default/caltech.py grids --points ~/extra/caltech-webfaces/WebFaces_GroundThruth.txt \\
         --out ~/datasets
@@ -33,7 +34,7 @@ FILL = 114
 
 
 def split(photos: Path, out: Path, holdout: int, seed: int) -> None:
-    """Link a seeded `holdout` photos into caltech_holdout/images/test and the rest into caltech/images/train."""
+    """Link a seeded `holdout` photos into caltech_holdout/images/test, the rest into caltech/images/train."""
     names = sorted(p.name for p in photos.glob("*.jpg"))
     held = set(random.Random(seed).sample(names, holdout))
     for name in names:
@@ -61,22 +62,23 @@ def _tile(photos: list[Path], faces: list[np.ndarray]) -> tuple[np.ndarray, str]
     """Return a 2 × 2 grid of photos and its label text."""
     canvas = np.full((2 * CELL, 2 * CELL, 3), FILL, np.uint8)
     boxes, points, visible = [], [], []
-    for k, (photo, labels) in enumerate(zip(photos, faces)):
+    for k, (photo, labels) in enumerate(zip(photos, faces, strict=True)):
         image = read_image(photo)
         height, width = image.shape[:2]
         scale = min(CELL / max(height, width), MAX_UPSCALE)
         new_w, new_h = round(width * scale), round(height * scale)
         x0 = (k % 2) * CELL + (CELL - new_w) // 2
         y0 = (k // 2) * CELL + (CELL - new_h) // 2
-        canvas[y0 : y0 + new_h, x0 : x0 + new_w] = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+        resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+        canvas[y0 : y0 + new_h, x0 : x0 + new_w] = resized
         size = np.array([new_w, new_h], np.float64)
         boxes.append(xywh_to_xyxy(labels[:, 1:5].astype(np.float64)) * np.tile(size, 2) + [x0, y0, x0, y0])
         marks = labels[:, 5:15].reshape(-1, 5, 2).astype(np.float64)
         points.append(marks * size + [x0, y0])
         visible.append((marks > 0).all(axis=2))
     side = 2 * CELL
-    text = format_label_lines(np.concatenate(boxes), np.concatenate(points), np.concatenate(visible), side, side)
-    return canvas, text
+    all_boxes, all_points = np.concatenate(boxes), np.concatenate(points)
+    return canvas, format_label_lines(all_boxes, all_points, np.concatenate(visible), side, side)
 
 
 def grids(out: Path, points_file: Path, seed: int) -> None:
@@ -112,7 +114,9 @@ def grids(out: Path, points_file: Path, seed: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     steps = parser.add_subparsers(dest="step", required=True)
     split_parser = steps.add_parser("split", help="hold out photos for the landmark check, link the rest")
     split_parser.add_argument("--photos", required=True, type=Path, help="the Caltech_WebFaces folder")
