@@ -97,6 +97,16 @@ def test_label_cache_is_reused_and_rebuilt_when_a_label_changes(tmp_path):
     assert not rebuilt.from_cache and len(rebuilt.labels[0]) == 1
 
 
+def test_two_image_lists_under_one_folder_keep_a_label_cache_each(tmp_path):
+    a = image_files(write_tiny_dataset(tmp_path / "a"))
+    b = image_files(write_tiny_dataset(tmp_path / "b"))
+    both = index_labels(a + b)
+    part = index_labels(a[:3] + b[:3])
+    assert both.cache_path.name.startswith(f"{tmp_path.name}.") and both.cache_path != part.cache_path
+    assert index_labels(a + b).from_cache and index_labels(a[:3] + b[:3]).from_cache
+    assert index_labels(a).cache_path == tmp_path / "a" / "labels" / "train.cache.npz"
+
+
 def test_item_layout_is_chw_rgb_uint8_with_16_column_labels(tmp_path):
     images = write_tiny_dataset(tmp_path, count=2)
     blue = np.zeros((64, 64, 3), np.uint8)

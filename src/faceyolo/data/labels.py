@@ -11,7 +11,8 @@ Duplicate lines are removed (the original dropped the whole image for them). A m
 means a background image. Deliberate difference: the original tolerated boxes with negative centres.
 
 The parsed labels are cached in `<labels folder>.cache.npz` (plain arrays and JSON text, loaded without
-pickle), keyed on the size and modification time of every image and label file, so any change rebuilds it.
+pickle; labels from several folders add a digest of the image paths to the name), keyed on the size and
+modification time of every image and label file, so any change rebuilds it.
 """
 
 from __future__ import annotations
@@ -191,14 +192,21 @@ def _scan(image_files: list[Path], nc: int, progress: bool) -> LabelIndex:
 
 
 def _cache_path(image_files: list[Path]) -> Path | None:
-    """Return `<common labels folder>.cache.npz`, or None when the labels share no folder below the root."""
+    """Return `<common labels folder>.cache.npz`, or None when the labels share no folder below the root.
+
+    Labels from several folders (an image list, per-event folders) add a digest of the image paths to the
+    name, so that two lists under one common folder keep a cache each instead of rewriting one in turn.
+    """
     if not image_files:
         return None
-    folders = {os.path.abspath(label_path(p).parent) for p in image_files}
-    common = Path(os.path.commonpath(sorted(folders)))
+    folders = sorted({os.path.abspath(label_path(p).parent) for p in image_files})
+    common = Path(os.path.commonpath(folders))
     if common.parent == common:
         return None
-    return common.with_name(common.name + ".cache.npz")
+    if len(folders) == 1:
+        return common.with_name(common.name + ".cache.npz")
+    digest = hashlib.sha256("\n".join(sorted(map(str, image_files))).encode()).hexdigest()[:8]
+    return common.with_name(f"{common.name}.{digest}.cache.npz")
 
 
 def _cache_key(image_files: list[Path], nc: int) -> str:
