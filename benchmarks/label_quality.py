@@ -45,8 +45,10 @@ def wider_boxes(limit: int) -> dict[Path, np.ndarray]:
 
 
 def wider_agreement(teachers: dict, limit: int) -> None:
-    """Print the pairwise landmark NME of the teachers on the faces all of them match."""
+    """Print the pairwise landmark NME of the teachers on the faces all of them match, and how their boxes'
+    size compares with WIDER's on those faces (geometric mean of width and height ratios)."""
     matched_points: dict[str, list[np.ndarray]] = {name: [] for name in teachers}
+    size_ratios: dict[str, list[np.ndarray]] = {name: [] for name in teachers}
     for image_path, gt in wider_boxes(limit).items():
         image = cv2.imread(str(image_path))
         gt = gt[(gt[:, 3] - gt[:, 1]) >= 32]
@@ -57,6 +59,8 @@ def wider_agreement(teachers: dict, limit: int) -> None:
         common = np.all([m >= 0 for m in matches.values()], axis=0)
         for name, d in found.items():
             matched_points[name].append(d.landmarks[matches[name][common]])
+            boxes = d.boxes_xyxy[matches[name][common]]
+            size_ratios[name].append((boxes[:, 2:] - boxes[:, :2]) / (gt[common, 2:] - gt[common, :2]))
     points = {name: np.concatenate(p) for name, p in matched_points.items()}
     faces = len(next(iter(points.values())))
     print(f"\nWIDER agreement: {faces} faces (>= 32 px) matched by all of {', '.join(teachers)}")
@@ -64,6 +68,9 @@ def wider_agreement(teachers: dict, limit: int) -> None:
         middle = (points[a] + points[b]) / 2
         pair = 2 * nme(points[a], middle)
         print(f"  {a:>10} vs {b:<10} NME mean {pair.mean():.4f}  median {np.median(pair):.4f}")
+    for name, ratios in size_ratios.items():
+        width, height = np.exp(np.log(np.concatenate(ratios)).mean(0))
+        print(f"  {name:>10} boxes / WIDER boxes: width x{width:.3f}  height x{height:.3f}")
 
 
 def point_check(detectors: dict, points_file: Path, images_dir: Path) -> None:
