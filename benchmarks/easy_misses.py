@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceyolo.data.annotate import band_names, size_band
 from faceyolo.data.imageinfo import image_size
 from faceyolo.eval.predictions import find_images
 from faceyolo.eval.widerface import (
@@ -26,13 +27,6 @@ from faceyolo.eval.widerface import (
 )
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "widerface"
-BAND_EDGES = (16, 32, 64, 128, 256)
-
-
-def band_names() -> list[str]:
-    """Return the height bands' column names, `<16` … `>=256`."""
-    inner = [f"{lo}-{hi}" for lo, hi in zip(BAND_EDGES[:-1], BAND_EDGES[1:], strict=True)]
-    return [f"<{BAND_EDGES[0]}", *inner, f">={BAND_EDGES[-1]}"]
 
 
 def misses_by_band(pred_dir: Path, gt, long_side: dict[str, int], setting: str, img_size: int,
@@ -40,7 +34,7 @@ def misses_by_band(pred_dir: Path, gt, long_side: dict[str, int], setting: str, 
     """Return (faces, missed) per height band for one prediction folder, over the images it predicted."""
     preds = read_predictions(pred_dir)
     index = {key: i for i, key in enumerate(gt.keys)}
-    faces = np.zeros(len(BAND_EDGES) + 1, int)
+    faces = np.zeros(len(band_names()), int)
     missed = np.zeros_like(faces)
     for key, rows in preds.boxes.items():
         i = index.get(key)
@@ -54,7 +48,7 @@ def misses_by_band(pred_dir: Path, gt, long_side: dict[str, int], setting: str, 
         best = (overlaps_plus_one(confident[:, :4], gt_boxes).max(0) if len(confident)
                 else np.zeros(len(gt_boxes)))
         heights = gt_boxes[kept, 3] * img_size / long_side[key[1]]
-        bands = np.searchsorted(BAND_EDGES, heights, side="right")
+        bands = size_band(heights)
         np.add.at(faces, bands, 1)
         np.add.at(missed, bands, best[kept] < IOU_THRESH)
     return faces, missed
