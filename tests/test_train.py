@@ -100,6 +100,7 @@ def test_two_epochs_lower_the_loss_and_the_checkpoint_detects_faces(tiny_data, t
                            min_warmup_iters=0, hyp=FAST_LEARNING_HYP))
     rows = _rows(result.run_dir)
     assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert all(r["time/epoch_s"] > 0 for r in rows)  # each epoch's wall time, for budgeting a run
     # The same un-augmented train images each epoch. (The val loss barely moves in 8 steps: eval mode uses
     # BatchNorm running statistics, which momentum 0.03 leaves near their initial values.)
     assert rows[1]["train/total"] < rows[0]["train/total"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -204,10 +205,11 @@ class Trainer:
         if warmup_iters:
             self.log(warmup_note(warmup_iters, nb, config.epochs))
         for epoch in range(self.start_epoch, config.epochs):
+            started = time.monotonic()
             mean_losses = self._train_epoch(epoch, nb, warmup_iters)
             rng = dist_utils.gather_to_main(ckpt.capture_rng(), self.info)
             if self.info.is_main:
-                self._end_epoch(epoch, mean_losses, rng)
+                self._end_epoch(epoch, mean_losses, rng, started)
             dist_utils.barrier(self.info)
         if self.info.is_main:
             self._finish()
@@ -299,16 +301,18 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.model)
 
-    def _end_epoch(self, epoch: int, mean_losses: torch.Tensor, rng: list[dict]) -> None:
+    def _end_epoch(self, epoch: int, mean_losses: torch.Tensor, rng: list[dict], started: float) -> None:
         """Validate the EMA model, log the epoch's row, save best/last weights and the training state.
 
-        rng: every process's random generator states after the epoch's training, in rank order.
+        rng: every process's random generator states after the epoch's training, in rank order; started: the
+        epoch's start on time.monotonic(), for its time/epoch_s column (training and validation).
         """
         metrics = self.data.validate(self.ema.ema, self.loss_fn)
         fitness = 0.1 * metrics["metrics/mAP50"] + 0.9 * metrics["metrics/mAP50-95"]
         losses = {f"train/{n}": float(v) for n, v in zip(LOSS_NAMES, mean_losses, strict=True)}
         lrs = {f"lr/{g['name']}": g["lr"] for g in self.optimizer.param_groups}
-        row = {"epoch": epoch, **losses, **metrics, **lrs}
+        seconds = round(time.monotonic() - started, 2)
+        row = {"epoch": epoch, **losses, **metrics, **lrs, "time/epoch_s": seconds}
         self.results.add(row)
         self.log(f"epoch {epoch + 1} val: {self.data.last_validation.line()}")
         from faceyolo.weights import save_weights
