@@ -1,4 +1,5 @@
-"""recipes/default: the WIDER holdout split (split_holdout.py), the Caltech split and grids (caltech.py)."""
+"""recipes/default: the WIDER holdout split (split_holdout.py), the Caltech split and grids (caltech.py), the
+device packs (pack_device.py)."""
 
 import subprocess
 import sys
@@ -71,3 +72,27 @@ def test_caltech_grids_keep_covered_photos_and_map_each_face_into_its_quarter(tm
     np.testing.assert_allclose(rows[:, 3:5] * 640, [[32, 32]] * 4, atol=0.1)
     image = cv2.imread(grids[0])
     assert image.shape == (640, 640, 3) and image[160, 160].min() > 200 and image[10, 10].max() < 130
+
+
+def test_device_packs_split_by_size_shrink_to_640_and_keep_labels(tmp_path):
+    images = tmp_path / "data" / "images"
+    labels = tmp_path / "data" / "labels"
+    images.mkdir(parents=True)
+    labels.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(5):  # noise does not compress: each copy is ~100 KB, so a 0.25 MiB pack holds two
+        cv2.imwrite(str(images / f"img{k}.jpg"), rng.integers(0, 255, (600, 1280, 3), np.uint8))
+        (labels / f"img{k}.txt").write_text(f"0 0.5 0.5 0.{k + 1} 0.1" + " -1" * 10 + "\n")
+    (tmp_path / "train.txt").write_text("".join(f"{images}/img{k}.jpg\n" for k in range(4)))
+    (tmp_path / "data.yaml").write_text(f"train: train.txt\nval: {images}/img4.jpg\nnc: 1\nnames: [face]\n")
+    out = tmp_path / "packs"
+    subprocess.run([sys.executable, str(SCRIPT.with_name("pack_device.py")), str(tmp_path / "data.yaml"),
+                    "--out", str(out), "--pack-mib", "0.25"], check=True, capture_output=True)
+    packs = sorted(p.name for p in out.glob("pack*"))
+    train = sorted(out.glob("pack*/images/train/*.jpg"))
+    assert len(packs) >= 2 and sorted(p.name for p in train) == [f"img{k}.jpg" for k in range(4)]
+    assert all(sum(f.stat().st_size for f in (out / p).rglob("*.*")) <= 0.25 * 2**20 for p in packs)
+    assert [p.name for p in (out / "val/images/val").iterdir()] == ["img4.jpg"]
+    assert cv2.imread(str(train[0])).shape == (300, 640, 3)
+    label = Path(str(train[2]).replace("/images/", "/labels/")).with_suffix(".txt")
+    assert label.read_text() == (labels / "img2.txt").read_text()
