@@ -19,9 +19,9 @@ images=$(wc -l < .devdata/train.txt)
 printf 'train: train.txt\nval: val/images/val\nnc: 1\nnames: [face]\n' > .devdata/data.yaml
 echo "$images train images in $(ls -d .devdata/pack* | tr '\n' ' ')"
 
-train() {  # train EPOCHS NAME: one run into .devdata/runs/NAME, its log beside it
+train() {  # train EPOCHS NAME [LIMIT_S]: one run into .devdata/runs/NAME, its log beside it
     local started=$SECONDS
-    python3 -m faceyolo train --data .devdata/data.yaml --model "${START:-src/faceyolo/assets/default.safetensors}" \
+    timeout "${3:-600}" python3 -m faceyolo train --data .devdata/data.yaml --model "${START:-src/faceyolo/assets/default.safetensors}" \
         --hyp "${HYP:-recipes/default/hyp_device.yaml}" --epochs "$1" --img-size "${IMG:-640}" \
         --batch-size "${BATCH:-64}" --workers "${WORKERS:-$(( $(nproc) - 2 ))}" --device "${DEVICE:-0}" \
         --cache ram --noautoanchor --min-warmup-iters 0 ${MAX_BATCHES:+--max-batches "$MAX_BATCHES"} \
@@ -62,7 +62,7 @@ case "$mode" in
         epochs=$(python3 -c "print(max(1, int(($budget - $overhead) / ($pace * $images))))")
         trap finish EXIT
         rm -rf .devdata/runs/device
-        train "$epochs" device
+        train "$epochs" device $(( budget + 60 ))  # stopped past its budget, it still leaves last epoch's weights
         tail -3 .devdata/runs/device/results.csv | cut -c1-200 ;;
     *) echo "unknown mode $mode: probe or train SECONDS" >&2; exit 2 ;;
 esac
