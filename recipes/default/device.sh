@@ -21,11 +21,13 @@ echo "$images train images in $(ls -d .devdata/pack* | tr '\n' ' ')"
 
 train() {  # train EPOCHS NAME [LIMIT_S]: one run into .devdata/runs/NAME, its log beside it
     local started=$SECONDS
-    timeout "${3:-600}" python3 -m faceyolo train --data .devdata/data.yaml --model "${START:-src/faceyolo/assets/default.safetensors}" \
+    timeout "${3:-600}" python3 -m faceyolo train --data .devdata/data.yaml \
+        --model "${START:-src/faceyolo/assets/default.safetensors}" \
         --hyp "${HYP:-recipes/default/hyp_device.yaml}" --epochs "$1" --img-size "${IMG:-640}" \
         --batch-size "${BATCH:-64}" --workers "${WORKERS:-$(( $(nproc) - 2 ))}" --device "${DEVICE:-0}" \
         --cache ram --noautoanchor --min-warmup-iters 0 ${MAX_BATCHES:+--max-batches "$MAX_BATCHES"} \
-        --project .devdata/runs --name "$2" > ".devdata/$2.log" 2>&1 || { tail -30 ".devdata/$2.log"; return 1; }
+        --project .devdata/runs --name "$2" > ".devdata/$2.log" 2>&1 \
+        || { tail -30 ".devdata/$2.log"; return 1; }
     echo "$2: $1 epochs in $(( SECONDS - started )) s"
 }
 
@@ -62,7 +64,7 @@ case "$mode" in
         epochs=$(python3 -c "print(max(1, int(($budget - $overhead) / ($pace * $images))))")
         trap finish EXIT
         rm -rf .devdata/runs/device
-        train "$epochs" device $(( budget + 60 ))  # stopped past its budget, it still leaves last epoch's weights
+        train "$epochs" device $(( budget + 60 ))  # stopped past its budget, last epoch's weights stay
         tail -3 .devdata/runs/device/results.csv | cut -c1-200 ;;
     *) echo "unknown mode $mode: probe or train SECONDS" >&2; exit 2 ;;
 esac
